@@ -1,0 +1,164 @@
+"""dltricks' command line: argv -> subcommand. The only module that reads sys.argv.
+
+Imports are lazy so that `dltricks --help` and `dltricks report` never load torch. `train`
+hands its arguments to Hydra untouched (by rewriting sys.argv), so Hydra's own flags (-m,
+--cfg, --help, --info, hydra.run.dir=...) keep working; before that, the overrides are composed
+and checked here, so bad input ends with one message and exit code 2, before any training.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: dltricks <command> [arguments]
+
+Run and compare the classic tricks of training deep networks.
+
+commands:
+  train [OVERRIDE ...]      one training run (Hydra overrides), e.g.
+                              dltricks train optimizer=adam activation=relu
+  train -m [OVERRIDE ...]   a sweep over every combination, e.g.
+                              dltricks train -m model.depth=20,56 model.residual=false,true
+  report [PATH ...]         tables, plots and diagnosis from the files runs leave
+
+Run `dltricks <command> --help` for the options of a command.
+`python -m dltricks ...` is the same program.
+"""
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def error(message: str) -> int:
+    """Print one clear message for bad input; the exit code to return."""
+    print(f"dltricks: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return EXIT_OK if argv else EXIT_BAD_INPUT
+    if argv[0] == "--version":
+        from dltricks import __version__
+
+        print(f"dltricks {__version__}")
+        return EXIT_OK
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        return error(f"unknown command '{argv[0]}'. Commands: {', '.join(COMMANDS)}")
+    return command(argv[1:])
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(args: list[str]) -> int:
+    """`dltricks train [hydra args]`: check the overrides, then run Hydra's app."""
+    from hydra._internal.utils import get_args_parser
+
+    from dltricks.config import ConfigError
+
+    parsed = get_args_parser().parse_args(args)
+    asks_only = parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
+    if not asks_only:
+        try:
+            check_command_line(parsed.overrides, multirun=parsed.multirun)
+        except ConfigError as err:
+            return error(str(err))
+    sys.argv = ["dltricks-train", *args]
+    return run_hydra_app()
+
+
+def check_command_line(overrides: list[str], multirun: bool) -> None:
+    """Compose and check the config of every job the command line would start."""
+    from dltricks import config
+
+    if not multirun:
+        config.load(overrides)
+        return
+    config.check_overrides(overrides)
+    if any(o.startswith("hydra/sweeper=") for o in overrides):
+        return  # a search space is sampled by its sweeper: each job checks itself
+    for job in sweep_jobs(overrides):
+        config.load(job)
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The override list of each job of a basic (grid) sweep."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    parsed = OverridesParser.create().parse_overrides(kept)
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return [job for batch in batches for job in batch]
+
+
+def run_hydra_app() -> int:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="pkg://dltricks.conf", config_name="config")
+    def app(cfg):
+        return train_job(cfg)
+
+    app()
+    return EXIT_OK
+
+
+def train_job(cfg) -> dict | None:
+    """One Hydra job: train, and turn the outcome into the documented exit codes.
+
+    In a sweep, a job's failure is recorded in its summary.json and the sweep goes on."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from dltricks import config, train
+    from dltricks.config import ConfigError
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    job = train.Job(
+        run_dir=Path(hc.runtime.output_dir),
+        choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+        overrides=list(hc.overrides.task),
+    )
+    try:
+        if multirun:
+            config.load(job.overrides)  # the single-run path checked these before Hydra ran
+        return train.run(cfg, job)
+    except ConfigError as err:
+        train.record_failure(job, f"bad input: {err}")
+        if multirun:
+            print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)
+            return None
+        sys.exit(error(str(err)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as err:
+        if multirun:  # recorded as failed by train.run (or here, if it failed before)
+            train.record_failure(job, f"{type(err).__name__}: {err}", overwrite=False)
+            print(
+                f"dltricks: job {hc.job.num} failed: {type(err).__name__}: {err}", file=sys.stderr
+            )
+            return None
+        raise
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(args: list[str]) -> int:
+    from dltricks.report.cli import main as report_main
+
+    return report_main(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": train,
+    "report": report,
+}

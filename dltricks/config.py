@@ -1,0 +1,373 @@
+"""The config contract: compose, check and instantiate, before anything is built.
+
+The YAML files in conf/ are the schema: a key exists if a file declares it, and its type is
+the type of the value the file gives it. On top of that, RULES holds the value ranges. A bad
+config raises ConfigError, whose message names the key and how to fix it (exit code 2).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import math
+import re
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+CONFIG_MODULE = "dltricks.conf"
+# A config file must not be a way to run arbitrary code: only these may be instantiated.
+# (A bare "torch." would admit torch.load; Hydra's own blocklist lets builtins.open through.)
+ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", "dltricks.")
+_MISSING = object()
+HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+
+
+class ConfigError(ValueError):
+    """Bad input. The message names the key (or file) and says how to fix it."""
+
+
+# ---------------------------------------------------------------- the registry (conf/)
+
+
+def conf_dir() -> Any:
+    """The packaged conf/ folder (a Traversable)."""
+    return resources.files(CONFIG_MODULE)
+
+
+def groups() -> list[str]:
+    """The config groups: the folders of conf/ (Hydra's own excluded)."""
+    return sorted(
+        p.name
+        for p in conf_dir().iterdir()
+        if p.is_dir() and p.name[0].isalpha() and p.name != "hydra"
+    )
+
+
+def options(group: str) -> list[str]:
+    """The options of a group: the YAML files in its folder."""
+    folder = conf_dir().joinpath(group)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def compose(overrides: list[str]) -> DictConfig:
+    """The composed config for these overrides (hydra.* keys left out), as `train` sees it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if GlobalHydra.instance().is_initialized():  # inside a Hydra job (a sweep's)
+            return hydra_compose("config", overrides=overrides)
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            return hydra_compose("config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_first_lines(err)) from None
+
+
+def _first_lines(err: BaseException, n: int = 3) -> str:
+    """The first lines of an error's message (or of its cause's, when it has none)."""
+    message = str(err).strip() or str(err.__cause__ or type(err).__name__)
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return "\n".join(lines[:n])
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Name a misspelled group option or key before Hydra gives its longer message."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise ConfigError(_first_lines(err)) from None
+    for override in parsed:
+        key = override.key_or_group
+        if key in groups():
+            valid = options(key)
+            for choice in _choices(override):
+                if choice not in valid:
+                    raise ConfigError(
+                        f"{key}={choice}: no such option in group '{key}'. "
+                        f"Valid options: {', '.join(valid)}"
+                    )
+
+
+def _choices(override: Any) -> Iterator[str]:
+    """The option names an override selects (a list for list groups, each sweep value)."""
+    if override.is_sweep_override():
+        values = list(override.sweep_string_iterator())
+    else:
+        values = [override.value()]
+    for value in values:
+        if isinstance(value, list | tuple):
+            yield from (str(v) for v in value)
+        elif value is not None:
+            yield from _split_list_string(str(value))
+
+
+def _split_list_string(value: str) -> list[str]:
+    # a sweep over list values arrives as strings like "[dropout,l2]"
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]"):
+        return [v.strip() for v in value[1:-1].split(",") if v.strip()]
+    return [value]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0]
+
+
+def load(overrides: list[str]) -> DictConfig:
+    """Compose and check the config `dltricks train OVERRIDES` would run (hydra.* excluded).
+
+    Raises ConfigError naming the first bad option, key, type or value."""
+    overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    check_overrides(overrides)
+    base = compose([o for o in overrides if _key(o).lstrip("+~") in groups()])
+    for override in overrides:
+        key = _key(override)
+        if key[0] in "+~" or key in groups():
+            continue  # appended or deleted keys are checked on the composed config
+        if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
+            raise ConfigError(_unknown_key(base, key))
+    cfg = compose(overrides)
+    validate(cfg, base)
+    return cfg
+
+
+def _unknown_key(base: DictConfig, key: str) -> str:
+    parent, _, _ = key.rpartition(".")
+    known = OmegaConf.select(base, parent, default=None) if parent else base
+    if not isinstance(known, DictConfig):
+        return f"{key}: unknown key"
+    valid = ", ".join(k for k in known if k not in HYDRA_KEYS)
+    return f"{key}: unknown key. Valid keys under '{parent or 'the config'}': {valid}"
+
+
+# ---------------------------------------------------------------- checks
+
+
+def validate(cfg: DictConfig, base: DictConfig) -> None:
+    """Check a composed config: keys and types against `base` (the same choices, no value
+    overrides), the value ranges in RULES, and every `_target_` against ALLOWED_TARGETS."""
+    check_types(cfg, base)
+    check_values(cfg)
+    check_targets(cfg)
+
+
+def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every leaf of a config, unresolved interpolations skipped."""
+    if isinstance(node, DictConfig):
+        for key in node:
+            if OmegaConf.is_missing(node, key):
+                continue
+            child = node._get_node(key)
+            if child is not None and child._is_interpolation():
+                try:
+                    value = node[key]
+                except Exception:
+                    continue
+            else:
+                value = node[key]
+            yield from (
+                leaves(value, f"{prefix}{key}.")
+                if isinstance(value, DictConfig | ListConfig)
+                else [(f"{prefix}{key}", value)]
+            )
+    elif isinstance(node, ListConfig):
+        yield prefix.rstrip("."), list(node)
+
+
+def check_types(cfg: DictConfig, base: DictConfig) -> None:
+    """Every key must exist in `base` and keep its type (an int where the file has an int)."""
+    for key, value in leaves(cfg):
+        if key.startswith("hydra."):
+            continue
+        expected = OmegaConf.select(base, key, default=_MISSING, throw_on_missing=False)
+        if expected is _MISSING:
+            raise ConfigError(_unknown_key(base, key))
+        if not _same_type(value, expected):
+            raise ConfigError(
+                f"{key}={value!r}: expected {_type_name(expected)} (the default is {expected!r})"
+            )
+
+
+def _same_type(value: Any, expected: Any) -> bool:
+    if expected is None or value is None:
+        return True  # null means "unset": any type may fill it
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(expected, bool)
+    if isinstance(expected, float):
+        return isinstance(value, int | float)
+    if isinstance(expected, int):
+        # `trainer.batch_size=full` and `gain=auto`-style words are allowed where RULES say so
+        return isinstance(value, int) or (isinstance(value, str) and value in _WORDS)
+    if isinstance(expected, str):
+        return isinstance(value, str) or expected in _WORDS
+    if isinstance(expected, list):
+        return isinstance(value, list)
+    return True
+
+
+_WORDS = {"full", "auto"}
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+    }.get(type(value), type(value).__name__)
+
+
+# A rule: (key pattern, test, what the value must be). fnmatch patterns over dotted keys.
+Rule = tuple[str, Callable[[Any], bool], str]
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x: Any) -> bool:
+    return _num(x) and x > 0
+
+
+def _non_negative(x: Any) -> bool:
+    return _num(x) and x >= 0
+
+
+def _fraction(x: Any) -> bool:  # [0, 1)
+    return _num(x) and 0 <= x < 1
+
+
+def _int_at_least(n: int) -> Callable[[Any], bool]:
+    return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
+
+
+RULES: list[Rule] = [
+    ("seed", _int_at_least(0), "an integer >= 0"),
+    ("trainer.epochs", _int_at_least(1), "an integer >= 1"),
+    (
+        "trainer.batch_size",
+        lambda x: x == "full" or _int_at_least(1)(x),
+        "an integer >= 1 or `full`",
+    ),
+    ("trainer.eval_every", _int_at_least(1), "an integer >= 1"),
+    ("trainer.checkpoint_every", _int_at_least(0), "an integer >= 0"),
+    ("trainer.threads", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
+    (
+        "trainer.device",
+        lambda x: bool(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(x))),
+        "auto, cpu, mps, cuda or cuda:N",
+    ),
+    ("trainer.precision", lambda x: x in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    ("model.depth", _int_at_least(2), "an integer >= 2"),
+    ("model.width", _int_at_least(1), "an integer >= 1"),
+    ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
+    (
+        "data.preprocess",
+        lambda x: x in ("none", "center", "standardize", "whiten"),
+        "none, center, standardize or whiten",
+    ),
+    ("optimizer.lr", _positive, "a number > 0"),
+    ("optimizer.momentum", _fraction, "a number in [0, 1)"),
+    ("optimizer.weight_decay", _non_negative, "a number >= 0"),
+    ("optimizer.eps", _positive, "a number > 0"),
+    (
+        "optimizer.betas",
+        lambda b: len(b) == 2 and all(_fraction(x) for x in b),
+        "two numbers in [0, 1), e.g. [0.9,0.999]",
+    ),
+    ("init.std", _positive, "a number > 0"),
+    ("init.gain", lambda x: x == "auto" or _positive(x), "`auto` or a number > 0"),
+    ("init.distribution", lambda x: x in ("normal", "uniform"), "normal or uniform"),
+    ("init.mode", lambda x: x in ("fan_in", "fan_out"), "fan_in or fan_out"),
+    ("schedule.warmup_steps", _int_at_least(0), "an integer >= 0"),
+    ("schedule.curve.final", lambda x: _num(x) and 0 <= x <= 1, "a number in [0, 1]"),
+]
+
+
+def check_values(cfg: DictConfig) -> None:
+    for key, value in leaves(cfg):
+        for pattern, test, wanted in RULES:
+            if fnmatch.fnmatchcase(key, pattern) and not _safe(test, value):
+                raise ConfigError(f"{key}={value}: must be {wanted}")
+
+
+def _safe(test: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(test(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_targets(cfg: Any, prefix: str = "") -> None:
+    """Every `_target_` must lie under ALLOWED_TARGETS, exist, and accept the keys given."""
+    if isinstance(cfg, DictConfig):
+        target = cfg.get("_target_")
+        if target is not None:
+            _check_target(str(target), cfg, prefix.rstrip(".") or "config")
+        for key in cfg:
+            check_targets(cfg._get_node(key), f"{prefix}{key}.")
+    elif isinstance(cfg, ListConfig):
+        for i, item in enumerate(cfg):
+            check_targets(item, f"{prefix}{i}.")
+
+
+def _check_target(target: str, node: DictConfig, where: str) -> None:
+    if not target.startswith(ALLOWED_TARGETS):
+        raise ConfigError(
+            f"{where}._target_={target}: refused; only names under "
+            f"{', '.join(ALLOWED_TARGETS)} may be instantiated"
+        )
+    factory = locate(target, where)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in node:
+        if key not in HYDRA_KEYS and key not in params:
+            valid = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
+            raise ConfigError(
+                f"{where}.{key}: unknown key for {target}. Valid keys: {', '.join(valid)}"
+            )
+
+
+def locate(target: str, where: str = "_target_") -> Any:
+    """Import `package.module.name` (the allow-list is checked by the caller)."""
+    module_name, _, attr = target.rpartition(".")
+    while module_name:
+        try:
+            obj: Any = importlib.import_module(module_name)
+            break
+        except ModuleNotFoundError:
+            module_name, _, parent = module_name.rpartition(".")
+            attr = f"{parent}.{attr}"
+    else:
+        raise ConfigError(f"{where}._target_={target}: no such module")
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where}._target_={target}: not found")
+        obj = getattr(obj, part)
+    return obj
+
+
+def instantiate(node: DictConfig, *args: Any, **kwargs: Any) -> Any:
+    """Hydra's instantiate, after the allow-list check (nested targets included)."""
+    from hydra.utils import instantiate as hydra_instantiate
+
+    check_targets(node)
+    return hydra_instantiate(node, *args, **kwargs)

@@ -1,0 +1,1 @@
+"""Models take plain arguments: shapes, sizes and layer factories (never the config)."""

@@ -1,0 +1,47 @@
+"""Optimizers: torch.optim where it has the method; the rest written here.
+
+build() hands the optimizer two parameter groups: weights, and the parameters that are never
+decayed or penalized (biases and normalization parameters: the seeds regularize weights only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def decayed(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weights, others): the weights of Linear/Conv layers, and biases, norm and activation
+    parameters (PReLU slopes), which weight decay and L1/L2 penalties leave alone."""
+    weights: list[nn.Parameter] = []
+    others: list[nn.Parameter] = []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            is_weight = name == "weight" and not isinstance(module, NORM_LAYERS) and p.ndim > 1
+            (weights if is_weight else others).append(p)
+    return weights, others
+
+
+def build(
+    factory: Callable[[Iterable[dict]], torch.optim.Optimizer], model: nn.Module
+) -> torch.optim.Optimizer:
+    """The optimizer over `model`, with no weight decay on biases and norm parameters."""
+    weights, others = decayed(model)
+    groups = [{"params": weights}, {"params": others, "weight_decay": 0.0}]
+    optimizer = factory([g for g in groups if g["params"]])
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])  # schedules scale this
+    return optimizer
+
+
+def set_lr(optimizer: torch.optim.Optimizer, multiplier: float) -> float:
+    """Set every group's lr to initial_lr * multiplier; return the first group's lr."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * multiplier
+    return optimizer.param_groups[0]["lr"]

@@ -1,0 +1,5 @@
+"""Placeholder until the report lands."""
+
+
+def main(args: list[str]) -> int:
+    raise NotImplementedError

@@ -1,0 +1,297 @@
+"""run(cfg, job) -> summary: the one training loop, top to bottom.
+
+The config is read here and nowhere else: the top of `run` turns it into plain objects (data
+on the device, model, optimizer, schedule, regularizers); the loop below uses only those.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch import nn
+
+from dltricks import __version__, console, optim, records
+from dltricks import data as datasets
+from dltricks.config import ConfigError, instantiate
+from dltricks.data import Split
+from dltricks.optim import schedules
+from dltricks.regularize import Regularization
+
+log = logging.getLogger("dltricks")
+
+
+@dataclass
+class Job:
+    """Where a run writes, and how it was asked for (from Hydra's runtime config)."""
+
+    run_dir: Path
+    choices: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+
+
+def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
+    """Train one model as `cfg` says; write metrics.csv and summary.json to job.run_dir."""
+    start = time.perf_counter()
+    t = cfg.trainer
+    # ------------------------------------------------------------ set up from the config
+    seed_everything(cfg.seed)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = pick_device(t.device)
+    data = datasets.build(
+        instantiate(cfg.data.load),
+        name=cfg.data.name,
+        preprocess=cfg.data.preprocess,
+        val_fraction=cfg.data.val_fraction,
+        split_seed=cfg.data.split_seed,
+        device=device,
+    )
+    reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
+    dropout, input_dropout = reg.dropout()
+    activation = instantiate(cfg.activation)
+    model = instantiate(cfg.model)(
+        in_shape=data.shape,
+        classes=data.classes,
+        activation=activation,
+        norm=instantiate(cfg.norm),
+        dropout=dropout,
+    )
+    model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
+    instantiate(cfg.init)(model, activation=activation)
+    model.to(device)
+    optimizer = optim.build(instantiate(cfg.optimizer), model)
+    weights, _ = optim.decayed(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    batch_size = batch_size_of(t.batch_size, len(data.train))
+    steps_per_epoch = math.ceil(len(data.train) / batch_size)
+    total_steps = t.epochs * steps_per_epoch
+    schedule = schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
+    autocast = autocast_for(device, t.precision)
+    forward = torch.compile(model) if t.compile else model
+    permutation_rng = torch.Generator().manual_seed(cfg.seed)
+
+    summary = new_summary(cfg, job, model, device)
+    summary_path = job.run_dir / records.SUMMARY
+    records.write_json_atomic(summary_path, summary)
+    print(
+        f"dltricks: {data.name} ({len(data.train)}/{len(data.val)}/{len(data.test)}), "
+        f"{summary['params']:,} parameters, {device}, {total_steps} steps -> {job.run_dir}",
+        flush=True,
+    )
+
+    # ------------------------------------------------------------ train
+    step, epoch, status, last, best = 0, 0, "completed", None, None
+    train_seconds = 0.0
+    metrics = records.MetricsWriter(job.run_dir / records.METRICS)
+    try:
+        with metrics, console.Progress(t.epochs, steps_per_epoch) as progress:
+            for epoch in range(1, t.epochs + 1):
+                epoch_start = time.perf_counter()
+                progress.epoch_start()
+                model.train()
+                order = (
+                    torch.randperm(len(data.train), generator=permutation_rng)
+                    if t.shuffle
+                    else torch.arange(len(data.train))
+                )
+                xs, ys = data.train.x[order.to(device)], data.train.y[order.to(device)]
+                loss_sum = torch.zeros((), device=device)  # summed on the device: no sync
+                for i in range(0, len(ys), batch_size):
+                    x, y = reg.perturb(xs[i : i + batch_size], ys[i : i + batch_size])
+                    lr = optim.set_lr(optimizer, schedule(step, total_steps))
+                    with autocast:
+                        loss = F.cross_entropy(forward(x), y) + reg.penalty(weights)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    reg.on_gradients(params, step)
+                    optimizer.step()
+                    reg.after_step(weights, lr)
+                    loss_sum += loss.detach()
+                    step += 1
+                    progress.batch()
+                train_seconds += time.perf_counter() - epoch_start
+                if epoch % t.eval_every and epoch != t.epochs:
+                    continue
+                row = {
+                    "epoch": epoch,
+                    "step": step,
+                    "lr": lr,
+                    **evaluate_splits(model, data),
+                    "grad_norm": grad_norm(params),
+                    "train_loss_running": (loss_sum / steps_per_epoch).item(),
+                    "epoch_s": time.perf_counter() - epoch_start,
+                    "samples_per_s": step * batch_size / max(train_seconds, 1e-9),
+                }
+                metrics.write(row)
+                metrics.sync()
+                progress.evaluation(row)
+                if not all(math.isfinite(row[k]) for k in ("train_loss", "train_loss_running")):
+                    status, summary["diverged_at_step"] = "diverged", step
+                    break
+                last = row
+                if best is None or row["val_err"] < best["val_err"]:
+                    best = row
+                if reg.should_stop(row, model):
+                    status = "early_stopped"
+                    break
+        kept = reg.finish(model)
+        final = evaluate_splits(model, data) if kept and status != "diverged" else last
+        summary.update(regularization=kept)
+    except KeyboardInterrupt:
+        status, final = "interrupted", last
+        raise
+    except Exception as err:
+        status, final = "failed", last
+        summary["error"] = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        summary.update(
+            status=status,
+            epochs=epoch,
+            steps=step,
+            final=final and final_metrics(final),
+            best=best and {k: best[k] for k in ("epoch", "val_err", "test_err")},
+            wall_s=time.perf_counter() - start,
+            samples_per_s=step * batch_size / max(train_seconds, 1e-9),
+        )
+        records.write_json_atomic(summary_path, summary)
+    print(console.result_line(summary, job.run_dir), flush=True)
+    return summary
+
+
+# ---------------------------------------------------------------- the pieces of the loop
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch: int = 4096) -> tuple[float, float]:
+    """(mean cross-entropy, error fraction) over a split, in eval mode (dropout off, BN
+    running statistics), in large batches."""
+    model.eval()
+    loss = torch.zeros((), device=split.x.device)
+    wrong = torch.zeros((), device=split.x.device, dtype=torch.int64)
+    for i in range(0, len(split), batch):
+        logits = model(split.x[i : i + batch]).float()
+        y = split.y[i : i + batch]
+        loss += F.cross_entropy(logits, y, reduction="sum")
+        wrong += (logits.argmax(1) != y).sum()
+    n = max(len(split), 1)
+    return loss.item() / n, wrong.item() / n
+
+
+def evaluate_splits(model: nn.Module, data: datasets.Data) -> dict[str, float]:
+    row: dict[str, float] = {}
+    for name in ("train", "val", "test"):
+        row[f"{name}_loss"], row[f"{name}_err"] = evaluate(model, getattr(data, name))
+    return row
+
+
+def final_metrics(row: dict[str, float]) -> dict[str, float]:
+    return {f"{s}_{m}": row[f"{s}_{m}"] for s in ("train", "val", "test") for m in ("loss", "err")}
+
+
+def grad_norm(params: list[nn.Parameter]) -> float:
+    """The global L2 norm of the last update's gradients."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+
+
+# ---------------------------------------------------------------- set-up helpers
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name}: CUDA is not available here; use cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.device=mps: MPS is not available here; use cpu or auto")
+    return torch.device(name)
+
+
+def batch_size_of(value: int | str, n: int) -> int:
+    if value == "full":
+        return n
+    if value > n:
+        raise ConfigError(
+            f"trainer.batch_size={value}: larger than the training set ({n} examples); "
+            "use a smaller size or `full`"
+        )
+    return int(value)
+
+
+def autocast_for(device: torch.device, precision: str) -> Any:
+    if precision == "fp32":
+        return nullcontext()
+    if device.type != "cuda":
+        raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def new_summary(cfg: DictConfig, job: Job, model: nn.Module, device: torch.device) -> dict:
+    import hydra
+
+    return {
+        "status": "running",
+        "epochs": 0,
+        "steps": 0,
+        "final": None,
+        "best": None,
+        "name": cfg.name or " ".join(job.overrides) or "default",
+        "choices": job.choices,
+        "overrides": job.overrides,
+        "params": sum(p.numel() for p in model.parameters()),
+        "seed": cfg.seed,
+        "device": str(device),
+        "wall_s": 0.0,
+        "samples_per_s": None,
+        "versions": {
+            "dltricks": __version__,
+            "torch": torch.__version__,
+            "hydra": hydra.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def record_failure(job: Job, error: str, overwrite: bool = True) -> None:
+    """A run that failed outside the loop: summary.json says so (the report lists it).
+    overwrite=False keeps an error the loop already recorded."""
+    path = job.run_dir / records.SUMMARY
+    summary = (
+        records.read_json(path)
+        if path.exists()
+        else {
+            "epochs": 0,
+            "steps": 0,
+            "final": None,
+            "best": None,
+            "choices": job.choices,
+            "overrides": job.overrides,
+        }
+    )
+    if not overwrite and summary.get("status") == "failed":
+        return
+    summary.update(status="failed", error=error)
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    records.write_json_atomic(path, summary)

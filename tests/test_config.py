@@ -1,0 +1,75 @@
+"""conf/ is the registry: every option composes, passes the checks and builds a run."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from dltricks import config, train
+from dltricks.config import ConfigError
+
+ALL_OPTIONS = [(g, o) for g in config.groups() for o in config.options(g)]
+# Small and fast: every option gets one short run on digits.
+FAST = ["trainer.epochs=1", "model.width=16", "trainer.batch_size=128"]
+
+
+def test_registry_lists_the_groups_of_the_design():
+    assert {
+        "data",
+        "model",
+        "activation",
+        "init",
+        "norm",
+        "regularization",
+        "optimizer",
+        "schedule",
+    } <= set(config.groups())
+
+
+def overrides_for(group: str, option: str) -> list[str]:
+    return [f"{group}=[{option}]" if group == "regularization" else f"{group}={option}"]
+
+
+@pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
+def test_every_option_composes_builds_and_trains(tmp_path, group, option):
+    overrides = overrides_for(group, option) + FAST
+    cfg = config.load(overrides)  # composes and passes every check
+    summary = train.run(cfg, train.Job(tmp_path, {group: option}, overrides))
+    assert summary["status"] in ("completed", "early_stopped")
+    assert (tmp_path / "metrics.csv").exists()
+
+
+def test_regularizers_combine_in_one_list():
+    cfg = config.load(["regularization=[dropout,l2,early_stopping]"])
+    assert set(cfg.regularization) == {"dropout", "l2", "early_stopping"}
+
+
+@pytest.mark.parametrize(
+    "target", ["os.system", "builtins.open", "torch.load", "subprocess.run", "torch.save"]
+)
+def test_targets_outside_the_allow_list_are_refused(target):
+    node = OmegaConf.create({"model": {"_target_": target, "_partial_": True}})
+    with pytest.raises(ConfigError, match="refused"):
+        config.check_targets(node)
+    with pytest.raises(ConfigError, match="refused"):
+        config.instantiate(node.model)
+
+
+def test_a_key_the_target_does_not_take_is_named():
+    node = OmegaConf.create({"_target_": "torch.optim.SGD", "_partial_": True, "lrr": 1})
+    with pytest.raises(ConfigError, match=r"\.lrr: unknown key for torch.optim.SGD"):
+        config.check_targets(node)
+
+
+def test_type_follows_the_default():
+    base = config.compose([])
+    bad = OmegaConf.merge(base, {"trainer": {"epochs": "abc"}})
+    with pytest.raises(ConfigError, match=r"trainer\.epochs.*expected an integer"):
+        config.check_types(bad, base)
+    ok = OmegaConf.merge(base, {"optimizer": {"lr": 1}})  # an int where a float is expected
+    config.check_types(ok, base)
+
+
+def test_full_batch_is_a_valid_batch_size():
+    cfg = config.load(["trainer.batch_size=full"])
+    assert cfg.trainer.batch_size == "full"
