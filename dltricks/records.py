@@ -104,3 +104,31 @@ def _jsonable(value: Any) -> Any:
 def read_json(path: Path) -> dict[str, Any]:
     with open(path) as f:
         return json.load(f)
+
+
+# ---------------------------------------------------------------- readers (report, resume)
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, rows, warnings) of a CSV written by MetricsWriter, tolerant of a crash:
+    an unterminated last line (a row being written) and NUL-filled tails (a file extended
+    but never written, after a power cut) are dropped, and said so in the warnings."""
+    raw = Path(path).read_bytes()
+    warnings: list[str] = []
+    end = raw.rfind(b"\n") + 1
+    if b"\x00" in raw[end:]:
+        warnings.append(f"{Path(path).name}: ignored a NUL-filled tail (a cut-short write)")
+    elif end < len(raw):
+        warnings.append(f"{Path(path).name}: ignored an unterminated last line")
+    lines = raw[:end].decode("utf-8", errors="replace").splitlines()
+    if any("\x00" in line for line in lines):
+        lines = [line for line in lines if "\x00" not in line]
+        warnings.append(f"{Path(path).name}: ignored lines with NUL bytes")
+    parsed = list(csv.reader(lines))
+    if not parsed:
+        return [], [], warnings
+    header, rows = parsed[0], parsed[1:]
+    good = [r for r in rows if len(r) == len(header)]
+    if len(good) < len(rows):
+        warnings.append(f"{Path(path).name}: ignored {len(rows) - len(good)} malformed rows")
+    return header, good, warnings

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import platform
 import random
+import socket
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -93,7 +95,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
     # ------------------------------------------------------------ train
     step, epoch, status, last, best = 0, 0, "completed", None, None
-    train_seconds = 0.0
+    seen, train_seconds = 0, 0.0  # training examples and seconds, for samples/s
     metrics = records.MetricsWriter(job.run_dir / records.METRICS)
     try:
         with metrics, console.Progress(t.epochs, steps_per_epoch) as progress:
@@ -119,7 +121,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     optimizer.step()
                     reg.after_step(weights, lr)
                     loss_sum += loss.detach()
-                    step += 1
+                    step, seen = step + 1, seen + len(y)
                     progress.batch()
                 train_seconds += time.perf_counter() - epoch_start
                 if epoch % t.eval_every and epoch != t.epochs:
@@ -132,7 +134,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     "grad_norm": grad_norm(params),
                     "train_loss_running": (loss_sum / steps_per_epoch).item(),
                     "epoch_s": time.perf_counter() - epoch_start,
-                    "samples_per_s": step * batch_size / max(train_seconds, 1e-9),
+                    "samples_per_s": seen / max(train_seconds, 1e-9),
                 }
                 metrics.write(row)
                 metrics.sync()
@@ -164,7 +166,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
             final=final and final_metrics(final),
             best=best and {k: best[k] for k in ("epoch", "val_err", "test_err")},
             wall_s=time.perf_counter() - start,
-            samples_per_s=step * batch_size / max(train_seconds, 1e-9),
+            samples_per_s=seen / max(train_seconds, 1e-9),
         )
         records.write_json_atomic(summary_path, summary)
     print(console.result_line(summary, job.run_dir), flush=True)
@@ -264,6 +266,8 @@ def new_summary(cfg: DictConfig, job: Job, model: nn.Module, device: torch.devic
         "device": str(device),
         "wall_s": 0.0,
         "samples_per_s": None,
+        "pid": os.getpid(),  # with host: lets the report tell a killed run from a live one
+        "host": socket.gethostname(),
         "versions": {
             "dltricks": __version__,
             "torch": torch.__version__,

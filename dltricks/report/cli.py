@@ -1,5 +1,287 @@
-"""Placeholder until the report lands."""
+"""`dltricks report [PATH ...]`: a table (one row per run, or per group with --by), the
+seeds' diagnosis, and with --out the same table as a file plus PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from dltricks.report import plots, render, table
+from dltricks.report.diagnosis import Thresholds, diagnose
+from dltricks.report.runs import find_runs, load_run
+
+OUTPUTS = Path("outputs")
+
+
+class BadInput(Exception):
+    """A path or option the report cannot use; the message says which and what to do."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dltricks report",
+        description="Summarize runs: a table, the seeds' diagnosis, and plots with --out.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="run or sweep dirs, searched recursively (default: the newest "
+        "sweep or run under outputs/)",
+    )
+    p.add_argument(
+        "--by",
+        default="",
+        help="group runs by these keys (comma separated), "
+        "e.g. model.depth,model.residual; seeds are aggregated as mean ± std",
+    )
+    p.add_argument(
+        "--metric",
+        default=",".join(table.DEFAULT_METRICS),
+        help=f"metrics to show (default {','.join(table.DEFAULT_METRICS)}); any "
+        f"of {', '.join(table.METRIC_COLUMNS)}",
+    )
+    p.add_argument("--sort", default=None, help="sort by this column (a key or a metric)")
+    p.add_argument("--format", choices=render.FORMATS, default="table")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write the table (in --format; markdown if table) and PNG plots",
+    )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=None,
+        help="two groups side by side with B - A: each a path or key=value[,...]",
+    )
+    p.add_argument(
+        "--high-train-err",
+        type=float,
+        default=Thresholds.train_err,
+        help=f"train error above this is an optimization problem (default {Thresholds.train_err})",
+    )
+    p.add_argument(
+        "--gap",
+        type=float,
+        default=Thresholds.gap,
+        help=f"held-out minus train error above this is overfitting (default {Thresholds.gap})",
+    )
+    return p
 
 
 def main(args: list[str]) -> int:
-    raise NotImplementedError
+    opts = parser().parse_args(args)
+    try:
+        text = report(opts)
+    except BadInput as err:
+        print(f"dltricks: error: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+def report(opts: argparse.Namespace) -> str:
+    roots = opts.paths or [newest_output()]
+    for root in roots:
+        if not root.exists():
+            raise BadInput(f"{root}: no such file or directory")
+    run_dirs = find_runs(roots)
+    if not run_dirs:
+        raise BadInput(
+            f"no runs under {', '.join(map(str, roots))} (a run dir holds "
+            "summary.json or metrics.csv); run `dltricks train` first"
+        )
+    by = [k for k in opts.by.split(",") if k]
+    rows = [load_run(d) for d in run_dirs]
+    df = table.frame(rows, by)
+    df["run"] = [_relative(Path(r), roots) for r in df["run"]]
+    metrics = _metrics(opts.metric)
+    limits = Thresholds(opts.high_train_err, opts.gap)
+    if opts.compare:
+        shown, numbers = compare(df, rows, opts.compare, metrics), None
+        notes: list[str] = []
+        labels: dict[str, list[Path]] = {}
+    else:
+        shown, numbers, notes, labels = summarize(df, run_dirs, by, metrics, limits, opts.sort)
+    notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
+    title = f"dltricks report: {len(run_dirs)} runs under {', '.join(map(str, roots))}"
+    if opts.out is None:
+        return render.render(_data(shown, numbers, opts.format), opts.format, title, notes)
+    return write_out(opts, shown, numbers, title, notes, labels)
+
+
+def summarize(df, run_dirs, by, metrics, limits, sort):
+    """(display table, numeric table, notes, plot groups) for runs or groups of runs."""
+    for key in by:
+        if df[key].isna().all():
+            raise BadInput(
+                f"--by {key}: no run has this key (try a group name such as "
+                "optimizer, or a config key such as model.depth)"
+            )
+    if by:
+        numbers = table.group(df, by, [*dict.fromkeys([*metrics, "train_err", "val_err"])])
+        shown = table.display(numbers, by, metrics, grouped=True)
+        names = [_label(by, tuple(r)) for r in numbers[by].to_numpy()]
+        labels = dict(
+            zip(
+                names,
+                ([run_dirs[i] for i in idx] for idx in _indices(df, by).values()),
+                strict=True,
+            )
+        )
+        judged = zip(
+            numbers["statuses"].map(_worst),
+            numbers["train_err_mean"],
+            numbers["val_err_mean"],
+            strict=True,
+        )
+    else:
+        numbers = df
+        keys = table.varying(df)
+        shown = table.display(df, ["run", *keys], metrics, grouped=False)
+        names = list(df["run"])
+        labels = {
+            _label(keys, tuple(r)) or run: [d]
+            for r, run, d in zip(df[keys].to_numpy(), df["run"], run_dirs, strict=True)
+        }
+        judged = zip(df["status"], df["train_err"], df["val_err"], strict=True)
+    verdicts = [diagnose(status, tr, va, limits) for status, tr, va in judged]
+    shown["diagnosis"] = [v.label for v in verdicts]
+    notes = [f"{name}: {v.advice}" for name, v in zip(names, verdicts, strict=True)]
+    if sort:
+        shown = _sorted(shown, numbers, sort, by)
+    return shown, numbers, notes, labels
+
+
+def _worst(statuses: str) -> str:
+    """A group's statuses ('2 completed, 1 diverged') -> the one that matters most."""
+    for s in ("diverged", "failed", "crashed"):
+        if s in statuses:
+            return s
+    return statuses.split()[-1]
+
+
+def _indices(df: pd.DataFrame, by: list[str]) -> dict[tuple, list[int]]:
+    out: dict[tuple, list[int]] = {}
+    for i, vals in enumerate(df[by].apply(table.as_text).itertuples(index=False, name=None)):
+        out.setdefault(vals, []).append(i)
+    return out
+
+
+def _label(keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+
+
+def _sorted(shown: pd.DataFrame, numbers: pd.DataFrame, sort: str, by: list[str]):
+    column = f"{sort}_mean" if by and f"{sort}_mean" in numbers else sort
+    if column not in numbers:
+        raise BadInput(f"--sort {sort}: no such column; use one of {', '.join(shown.columns)}")
+    order = numbers[column].sort_values(kind="stable", na_position="last").index
+    return shown.loc[order].reset_index(drop=True)
+
+
+def _metrics(spec: str) -> list[str]:
+    metrics = [m for m in spec.split(",") if m]
+    for m in metrics:
+        if m not in table.METRIC_COLUMNS:
+            raise BadInput(f"--metric {m}: unknown; use any of {', '.join(table.METRIC_COLUMNS)}")
+    return metrics
+
+
+def compare(
+    df: pd.DataFrame, rows: list[dict], sides: list[str], metrics: list[str]
+) -> pd.DataFrame:
+    """Two groups of runs side by side: mean ± std (n) of each metric, and B - A."""
+    picked = [_select(df, rows, side) for side in sides]
+    out = {"metric": metrics}
+    for name, part in zip(("A", "B"), picked, strict=True):
+        out[f"{name}: {sides[len(out) - 1]}"] = [
+            f"{table._mean_std(part[m].mean(), part[m].std())} (n={part[m].count()})"
+            for m in metrics
+        ]
+    out["B - A"] = [f"{picked[1][m].mean() - picked[0][m].mean():+.4f}" for m in metrics]
+    return pd.DataFrame(out)
+
+
+def _select(df: pd.DataFrame, rows: list[dict], side: str) -> pd.DataFrame:
+    path = Path(side)
+    if path.exists():
+        inside = [Path(r["run"]).resolve().is_relative_to(path.resolve()) for r in rows]
+        part = df[inside]
+    else:
+        mask = pd.Series(True, index=df.index)
+        for cond in side.split(","):
+            key, sep, value = cond.partition("=")
+            if not sep:
+                raise BadInput(f"--compare {side}: neither a path nor key=value")
+            values = [str(r["config"].get(key, r["choices"].get(key))) for r in rows]
+            mask &= pd.Series([v.lower() == value.lower() for v in values], index=df.index)
+        part = df[mask]
+    if part.empty:
+        raise BadInput(f"--compare {side}: matches no run")
+    return part
+
+
+def write_out(opts, shown, numbers, title, notes, labels) -> str:
+    out: Path = opts.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"--out {out}: cannot create it ({err.strerror})") from None
+    images = (
+        [
+            p
+            for p in (
+                plots.learning_curves(labels, out / "curves.png"),
+                plots.learning_rate(labels, out / "lr.png"),
+                plots.layer_gradients(labels, out / "layer_gradients.png"),
+            )
+            if p is not None
+        ]
+        if labels
+        else []
+    )
+    fmt = "markdown" if opts.format == "table" else opts.format
+    target = out / f"report.{render.SUFFIX[fmt]}"
+    target.write_text(render.render(_data(shown, numbers, fmt), fmt, title, notes, images))
+    written = [target, *images]
+    return (
+        render.render(shown, "table", title, notes)
+        + "wrote "
+        + ", ".join(str(p) for p in written)
+        + "\n"
+    )
+
+
+def _data(shown: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> pd.DataFrame:
+    """Machine formats (csv, json) get the numbers; the others the formatted table."""
+    if fmt in ("csv", "json") and numbers is not None:
+        return numbers.assign(diagnosis=shown["diagnosis"].to_numpy())
+    return shown
+
+
+def newest_output() -> Path:
+    """The newest sweep or run under outputs/ (by its date/time directory name)."""
+    candidates = [
+        p for kind in ("sweeps", "runs") for p in OUTPUTS.glob(f"{kind}/*/*") if p.is_dir()
+    ]
+    if not candidates:
+        raise BadInput(f"no runs under {OUTPUTS}/: run `dltricks train` first, or name a path")
+    return max(candidates, key=lambda p: (p.parent.name, p.name))
+
+
+def _relative(run: Path, roots: list[Path]) -> str:
+    for root in roots:
+        try:
+            rel = os.path.relpath(run, root)
+        except ValueError:
+            continue
+        if not rel.startswith(".."):
+            return rel if rel != "." else run.name
+    return str(run)

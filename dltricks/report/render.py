@@ -1,0 +1,71 @@
+"""The table in each output format: rich (terminal), markdown, csv, json, html (one
+self-contained page with the plots inlined)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("table", "markdown", "csv", "html", "json")
+SUFFIX = {"table": "txt", "markdown": "md", "csv": "csv", "html": "html", "json": "json"}
+
+
+def markdown(df: pd.DataFrame) -> str:
+    cells = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.to_numpy()]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(df: pd.DataFrame, title: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for col in df.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in df.to_numpy():
+        table.add_row(*(str(v) for v in row))
+    widths = [max([len(str(c)), *(len(str(v)) for v in df[c])]) for c in df.columns]
+    console = Console(width=max(60, sum(widths) + 3 * len(widths) + 1), record=True)
+    with console.capture() as capture:
+        console.print(table)
+    return capture.get()
+
+
+def page(df: pd.DataFrame, title: str, notes: list[str], images: list[Path]) -> str:
+    """One HTML file with everything inlined: it can be mailed or opened offline."""
+    figures = "\n".join(
+        f'<figure><img alt="{html.escape(p.stem)}" '
+        f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"/>'
+        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+        for p in images
+    )
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%}}</style>
+</head><body><h1>{html.escape(title)}</h1>
+{df.to_html(index=False, escape=True, border=0)}
+<h2>Diagnosis and warnings</h2><ul>{items}</ul>
+{figures}
+</body></html>
+"""
+
+
+def render(
+    df: pd.DataFrame, fmt: str, title: str, notes: list[str], images: list[Path] = ()
+) -> str:
+    if fmt == "markdown":
+        return f"# {title}\n\n{markdown(df)}\n" + "".join(f"- {n}\n" for n in notes)
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return df.to_json(orient="records", indent=2) + "\n"
+    if fmt == "html":
+        return page(df, title, notes, list(images))
+    return rich_table(df, title) + "".join(f"{n}\n" for n in notes)

@@ -1,0 +1,161 @@
+"""Find run directories and read each into one row (a dict), tolerating any state a run can
+be left in: running, killed, diverged, failed, half-written. Reads files only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dltricks.records import METRICS, SUMMARY, read_csv_rows
+
+SPLITS = ("train", "val", "test")
+FINAL = [f"{s}_{m}" for s in SPLITS for m in ("loss", "err")]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when present
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Every run directory at or below `paths`: one with a summary.json, a metrics.csv or
+    Hydra's .hydra/config.yaml (a job that never got to write anything)."""
+    found: list[Path] = []
+    for root in paths:
+        for here, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            has_hydra = os.path.exists(os.path.join(here, ".hydra", "config.yaml"))
+            if SUMMARY in files or METRICS in files or has_hydra:
+                found.append(Path(here))
+    return sorted(set(found))
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """One run as a flat dict: status, choices, overrides, final and best metrics, warnings."""
+    row: dict[str, Any] = {"run": str(run_dir), "warnings": []}
+    summary = _read_summary(run_dir, row["warnings"])
+    row["config"] = _read_config(run_dir)
+    row["overrides"] = summary.get("overrides") or _read_overrides(run_dir)
+    row["choices"] = summary.get("choices") or {}
+    row["status"] = _status(summary, run_dir, row["warnings"])
+    final = summary.get("final") or {}
+    best = summary.get("best") or {}
+    if not final:
+        final = _last_metrics(run_dir, row["warnings"])
+    for key in FINAL:
+        row[key] = _float(final.get(key))
+    row["best_epoch"] = best.get("epoch")
+    row["best_val_err"] = _float(best.get("val_err"))
+    row["best_test_err"] = _float(best.get("test_err"))
+    for key in (
+        "epochs",
+        "steps",
+        "wall_s",
+        "samples_per_s",
+        "params",
+        "seed",
+        "error",
+        "name",
+        "diverged_at_step",
+    ):
+        row[key] = summary.get(key)
+    return row
+
+
+def _read_summary(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
+    path = run_dir / SUMMARY
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        warnings.append("summary.json is unreadable (half-written or corrupt)")
+        return {}
+
+
+def _status(summary: dict[str, Any], run_dir: Path, warnings: list[str]) -> str:
+    status = summary.get("status")
+    if status is None and (run_dir / SUMMARY).exists():
+        return "unknown"  # unreadable: _read_summary said so
+    if status is None:
+        warnings.append("no summary.json: the job crashed or was killed before it started")
+        return "crashed"
+    if status == "running" and not _alive(summary):
+        warnings.append("its process is gone without a final status (killed?)")
+        return "interrupted"
+    if status in ("diverged", "failed", "interrupted"):
+        warnings.append(f"{status}" + (f": {summary['error']}" if summary.get("error") else ""))
+    return str(status)
+
+
+def _alive(summary: dict[str, Any]) -> bool:
+    """Whether a run marked running still has its process (only knowable on its own host)."""
+    pid, host = summary.get("pid"), summary.get("host")
+    if pid is None or host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _last_metrics(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
+    rows = read_metrics(run_dir, warnings)
+    return rows[-1] if rows else {}
+
+
+def read_metrics(run_dir: Path, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """metrics.csv as a list of dicts of floats (whole rows only)."""
+    path = run_dir / METRICS
+    if not path.exists():
+        return []
+    header, rows, problems = read_csv_rows(path)
+    if warnings is not None:
+        warnings.extend(problems)
+    return [{k: _float(v) for k, v in zip(header, r, strict=True)} for r in rows]
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.exists():
+        return {}
+    try:
+        with open(path) as f:
+            return flatten(yaml.load(f, Loader=_Loader) or {})
+    except (yaml.YAMLError, OSError):
+        return {}
+
+
+def _read_overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    try:
+        with open(path) as f:
+            return [str(o) for o in yaml.load(f, Loader=_Loader) or []]
+    except (yaml.YAMLError, OSError):
+        return []
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{'model': {'depth': 20}} -> {'model.depth': 20}; Hydra's _target_ keys dropped."""
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if str(key).startswith("_"):
+            continue
+        out.update(flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,116 @@
+"""Runs -> one pandas row each; the columns that tell runs apart; groups over seeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from dltricks.report.runs import FINAL
+
+DEFAULT_METRICS = ["train_err", "val_err", "test_err", "best_val_err"]
+INFO = ["status", "epochs", "wall_s", "samples_per_s"]
+METRIC_COLUMNS = [*FINAL, "best_val_err", "best_test_err", "best_epoch", *INFO[1:], "params"]
+
+
+def frame(rows: list[dict[str, Any]], by: list[str] = ()) -> pd.DataFrame:
+    """One row per run: its options and overridden keys as columns, then the metrics."""
+    records = []
+    for row in rows:
+        rec: dict[str, Any] = {"run": row["run"], "status": row["status"]}
+        for group, option in sorted(row["choices"].items()):
+            rec[group] = "+".join(option) if isinstance(option, list) else option
+        for override in row["overrides"]:
+            key, _, value = override.lstrip("+~").partition("=")
+            if key not in row["choices"] and not key.startswith("hydra"):
+                rec[key] = _parse(value)
+        for key in by:  # a grouping key no override named: read it from the run's config
+            if key not in rec:
+                rec[key] = row["config"].get(key)
+        rec.update({k: row.get(k) for k in METRIC_COLUMNS if k != "status"})
+        rec.update(
+            seed=row.get("seed"), error=row.get("error"), warnings="; ".join(row["warnings"])
+        )
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def _parse(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def varying(df: pd.DataFrame) -> list[str]:
+    """The option and override columns whose value differs between runs (all, for one run)."""
+    skip = set(METRIC_COLUMNS) | {"run", "status", "seed", "error", "warnings"}
+    candidates = [c for c in df.columns if c not in skip]
+    if len(df) <= 1:
+        return [c for c in candidates if c in df and df[c].notna().any()]
+    return [c for c in candidates if df[c].astype(str).nunique(dropna=False) > 1]
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """Key values as the user typed them: 20 not 20.0 (a column with a gap becomes float)."""
+
+    def text(v: Any) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return "-"
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    return column.map(text)
+
+
+def group(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Aggregate runs that share the `by` values (seeds, typically): mean, std and n of
+    each metric, and how the runs ended."""
+    keys = df[by].apply(as_text)
+    grouped = df.assign(**{k: keys[k] for k in by}).groupby(by, sort=False, dropna=False)
+    out = grouped[metrics].agg(["mean", "std"])
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out["n"] = grouped.size()
+    out["statuses"] = grouped["status"].agg(lambda s: _tally(s.tolist()))
+    return out.reset_index()
+
+
+def _tally(statuses: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def display(
+    df: pd.DataFrame, key_columns: list[str], metrics: list[str], grouped: bool
+) -> pd.DataFrame:
+    """The table as strings: metrics as 'mean ± std' for groups, 4 decimals for runs."""
+    out = df[key_columns].apply(as_text) if key_columns else pd.DataFrame(index=df.index)
+    for m in metrics:
+        if grouped:
+            out[m] = [_mean_std(a, b) for a, b in zip(df[f"{m}_mean"], df[f"{m}_std"], strict=True)]
+        else:
+            out[m] = [_num(v) for v in df[m]]
+    if grouped:
+        out["n"] = df["n"].astype(str)
+        out["runs"] = df["statuses"]
+    else:
+        out["status"] = df["status"]
+        out["epochs"] = [_num(v, 0) for v in df["epochs"]]
+    return out
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "-"
+    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
