@@ -122,11 +122,9 @@ def train_job(cfg) -> dict | None:
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    job = train.Job(
-        run_dir=Path(hc.runtime.output_dir),
-        choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
-        overrides=list(hc.overrides.task),
-    )
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
+    job = train.Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
     try:
         if multirun:
             config.load(job.overrides)  # the single-run path checked these before Hydra ran

@@ -5,7 +5,7 @@ Each option of conf/regularization instantiates to a Regularizer; `Regularizatio
 ones a run picked. The loop calls every place unconditionally, and a place no trick uses is
 the identity, so the loop has no branch per option:
 
-    x, y = reg.perturb(x, y)                      # augment
+    x, y = reg.perturb(x, y)                      # augment, FGSM, weight noise
     loss = criterion(model(x), y) + reg.penalty(weights)
     loss.backward(); reg.on_gradients(params, step); optimizer.step(); reg.after_step(...)
     if reg.should_stop(metrics, model): break    # early stopping
@@ -18,11 +18,15 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class Regularizer:
     """The places a trick can take in the loop; each is the identity here."""
+
+    def bind(self, model: nn.Module, criterion: nn.Module, weights: list[nn.Parameter]) -> None:
+        """Called once the model is built, for tricks that need it (FGSM, weight noise)."""
 
     def dropout(self) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None:
         """(hidden-layer dropout, input dropout) layer factories for the model, or None."""
@@ -53,6 +57,10 @@ class Regularization(Regularizer):
 
     def __init__(self, parts: Sequence[Regularizer] = ()) -> None:
         self.parts = list(parts)
+
+    def bind(self, model, criterion, weights):
+        for p in self.parts:
+            p.bind(model, criterion, weights)
 
     def dropout(self):
         found = [d for p in self.parts if (d := p.dropout()) is not None]
@@ -215,3 +223,83 @@ class EarlyStopping(Regularizer):
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
         return {"best_epoch": self.best_epoch, "monitor": self.monitor, "best": self.best}
+
+
+class Augment(Regularizer):
+    """Data augmentation on the device, a fresh draw for every batch: a random shift of up to
+    `shift` positions (zero padding, then a crop: He et al.'s 4-pixel CIFAR crop), a random
+    horizontal flip for images, and Gaussian input noise of std `noise_std`."""
+
+    def __init__(self, noise_std: float = 0.0, shift: int = 0, flip: bool = False) -> None:
+        self.noise_std, self.shift, self.flip = noise_std, shift, flip
+
+    def perturb(self, x, y):
+        if self.shift and x.ndim >= 3:
+            x = random_shift(x, self.shift)
+        if self.flip and x.ndim == 4:
+            flip = torch.rand(len(x), device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if self.noise_std:
+            x = x + self.noise_std * torch.randn_like(x)
+        return x, y
+
+
+def random_shift(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Shift every example by its own random offset in [-s, s] along each spatial axis
+    (x: (N, C, L) or (N, C, H, W)), filling with zeros: pad by s, then crop each axis at a
+    random start."""
+    n, _, *size = x.shape
+    out = F.pad(x, [s, s] * len(size))
+    for dim, length in enumerate(size, start=2):
+        start = torch.randint(0, 2 * s + 1, (n,), device=x.device)
+        index = start[:, None] + torch.arange(length, device=x.device)  # (N, length)
+        shape = [n] + [1] * (out.ndim - 1)
+        shape[dim] = length
+        target = [*out.shape[:dim], length, *out.shape[dim + 1 :]]
+        out = out.gather(dim, index.view(shape).expand(target))
+    return out
+
+
+class WeightNoise(Regularizer):
+    """Noise injection on the weights (Goodfellow et al. ch. 7.5): the gradient of each update
+    is taken at w + N(0, std^2); the noise is removed again before the optimizer step."""
+
+    def __init__(self, std: float = 0.01) -> None:
+        self.std = std
+        self.weights: list[nn.Parameter] = []
+        self.noise: list[torch.Tensor] = []
+
+    def bind(self, model, criterion, weights):
+        self.weights = list(weights)
+
+    @torch.no_grad()
+    def perturb(self, x, y):
+        self.noise = [self.std * torch.randn_like(w) for w in self.weights]
+        torch._foreach_add_(self.weights, self.noise)
+        return x, y
+
+    @torch.no_grad()
+    def on_gradients(self, params, step):
+        if self.noise:
+            torch._foreach_sub_(self.weights, self.noise)
+            self.noise = []
+
+
+class Adversarial(Regularizer):
+    """Adversarial training with FGSM (Goodfellow et al. 2015): each batch is joined by its
+    adversarial copy x + eps * sign(grad_x loss), so the loss is the mean of the clean and the
+    adversarial loss (the paper's alpha = 0.5)."""
+
+    def __init__(self, eps: float = 0.1) -> None:
+        self.eps = eps
+        self.model: nn.Module | None = None
+        self.criterion: nn.Module | None = None
+
+    def bind(self, model, criterion, weights):
+        self.model, self.criterion = model, criterion
+
+    def perturb(self, x, y):
+        x_in = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.criterion(self.model(x_in), y), x_in)
+        x_adv = (x + self.eps * grad.sign()).detach()
+        return torch.cat([x, x_adv]), torch.cat([y, y])

@@ -28,6 +28,7 @@ from dltricks import __version__, console, optim, records
 from dltricks import data as datasets
 from dltricks.config import ConfigError, instantiate
 from dltricks.data import Split
+from dltricks.data.order import SCORES, EpochOrder
 from dltricks.optim import schedules
 from dltricks.regularize import Regularization
 
@@ -73,16 +74,17 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
     instantiate(cfg.init)(model, activation=activation)
     model.to(device)
+    criterion = instantiate(cfg.loss)()
     optimizer = optim.build(instantiate(cfg.optimizer), model)
     weights, _ = optim.decayed(model)
     params = [p for p in model.parameters() if p.requires_grad]
+    reg.bind(model, criterion, weights)
     batch_size = batch_size_of(t.batch_size, len(data.train))
-    steps_per_epoch = math.ceil(len(data.train) / batch_size)
-    total_steps = t.epochs * steps_per_epoch
+    order = epoch_order(t, data, cfg.seed)
+    total_steps = sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1))
     schedule = schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
     autocast = autocast_for(device, t.precision)
     forward = torch.compile(model) if t.compile else model
-    permutation_rng = torch.Generator().manual_seed(cfg.seed)
 
     summary = new_summary(cfg, job, model, device)
     summary_path = job.run_dir / records.SUMMARY
@@ -98,23 +100,20 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     seen, train_seconds = 0, 0.0  # training examples and seconds, for samples/s
     metrics = records.MetricsWriter(job.run_dir / records.METRICS)
     try:
-        with metrics, console.Progress(t.epochs, steps_per_epoch) as progress:
+        batches = math.ceil(len(data.train) / batch_size)
+        with metrics, console.Progress(t.epochs, batches) as progress:
             for epoch in range(1, t.epochs + 1):
                 epoch_start = time.perf_counter()
                 progress.epoch_start()
                 model.train()
-                order = (
-                    torch.randperm(len(data.train), generator=permutation_rng)
-                    if t.shuffle
-                    else torch.arange(len(data.train))
-                )
-                xs, ys = data.train.x[order.to(device)], data.train.y[order.to(device)]
+                visit = order(epoch).to(device)  # shuffled; the easy part only in a curriculum
+                xs, ys = data.train.x[visit], data.train.y[visit]
                 loss_sum = torch.zeros((), device=device)  # summed on the device: no sync
                 for i in range(0, len(ys), batch_size):
                     x, y = reg.perturb(xs[i : i + batch_size], ys[i : i + batch_size])
                     lr = optim.set_lr(optimizer, schedule(step, total_steps))
                     with autocast:
-                        loss = F.cross_entropy(forward(x), y) + reg.penalty(weights)
+                        loss = criterion(forward(x), y) + reg.penalty(weights)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     reg.on_gradients(params, step)
@@ -132,7 +131,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     "lr": lr,
                     **evaluate_splits(model, data),
                     "grad_norm": grad_norm(params),
-                    "train_loss_running": (loss_sum / steps_per_epoch).item(),
+                    "train_loss_running": (loss_sum / math.ceil(len(ys) / batch_size)).item(),
                     "epoch_s": time.perf_counter() - epoch_start,
                     "samples_per_s": seen / max(train_seconds, 1e-9),
                 }
@@ -239,6 +238,19 @@ def batch_size_of(value: int | str, n: int) -> int:
             "use a smaller size or `full`"
         )
     return int(value)
+
+
+def epoch_order(t: DictConfig, data: datasets.Data, seed: int) -> EpochOrder:
+    c = t.curriculum
+    difficulty = SCORES[c.score](data.train.x, data.train.y) if c.epochs else None
+    return EpochOrder(
+        len(data.train),
+        shuffle=t.shuffle,
+        seed=seed,
+        difficulty=difficulty,
+        start=c.start,
+        epochs=c.epochs,
+    )
 
 
 def autocast_for(device: torch.device, precision: str) -> Any:

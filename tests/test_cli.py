@@ -128,3 +128,26 @@ def test_sweep_writes_one_run_dir_per_job(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for job in ("0", "1"):
         assert read_summary(tmp_path / "sweep" / job)["status"] == "completed"
+
+
+def test_options_of_every_group_combine_in_one_sweep(tmp_path):
+    proc = dltricks(
+        "train",
+        "-m",
+        "regularization=[dropout,l2],[augment,early_stopping]",
+        "activation=maxout,prelu",
+        "norm=layer,batch",
+        "loss=mse",
+        "trainer.epochs=1",
+        "model.width=8",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(jobs) == 8
+    assert {tuple(read_summary(j)["choices"]["regularization"]) for j in jobs} == {
+        ("dropout", "l2"),
+        ("augment", "early_stopping"),
+    }
+    report = dltricks("report", str(tmp_path), "--by", "regularization,activation")
+    assert report.returncode == 0 and "dropout+l2" in report.stdout

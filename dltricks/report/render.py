@@ -23,12 +23,13 @@ def markdown(df: pd.DataFrame) -> str:
 def rich_table(df: pd.DataFrame, title: str) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False)
     for col in df.columns:
         table.add_column(str(col), overflow="fold")
     for row in df.to_numpy():
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(Text(str(v)) for v in row))  # Text: "[l2,dropout]" is not markup
     widths = [max([len(str(c)), *(len(str(v)) for v in df[c])]) for c in df.columns]
     console = Console(width=max(60, sum(widths) + 3 * len(widths) + 1), record=True)
     with console.capture() as capture:

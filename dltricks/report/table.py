@@ -19,7 +19,7 @@ def frame(rows: list[dict[str, Any]], by: list[str] = ()) -> pd.DataFrame:
     for row in rows:
         rec: dict[str, Any] = {"run": row["run"], "status": row["status"]}
         for group, option in sorted(row["choices"].items()):
-            rec[group] = "+".join(option) if isinstance(option, list) else option
+            rec[group] = ("+".join(option) or "none") if isinstance(option, list) else option
         for override in row["overrides"]:
             key, _, value = override.lstrip("+~").partition("=")
             if key not in row["choices"] and not key.startswith("hydra"):
