@@ -22,6 +22,8 @@ commands:
   train -m [OVERRIDE ...]   a sweep over every combination, e.g.
                               dltricks train -m model.depth=20,56 model.residual=false,true
   report [PATH ...]         tables, plots and diagnosis from the files runs leave
+  schedule NAME [OVERRIDE ...] [--steps N] [--out PNG]
+                            print and plot a learning-rate schedule before training with it
 
 Run `dltricks <command> --help` for the options of a command.
 `python -m dltricks ...` is the same program.
@@ -156,7 +158,47 @@ def report(args: list[str]) -> int:
     return report_main(args)
 
 
+# ---------------------------------------------------------------- schedule
+
+
+def schedule(args: list[str]) -> int:
+    """`dltricks schedule NAME [OVERRIDE ...] --steps N --out PNG`: lr against step."""
+    import argparse
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(
+        prog="dltricks schedule", description="Print and plot a learning-rate schedule."
+    )
+    p.add_argument("name", help="an option of the schedule group, e.g. cosine")
+    p.add_argument("overrides", nargs="*", help="e.g. schedule.warmup_steps=100 optimizer.lr=0.1")
+    p.add_argument("--steps", type=int, default=1000, help="total updates (default 1000)")
+    p.add_argument("--out", type=Path, default=None, help="write the curve as a PNG here")
+    opts = p.parse_args(args)
+    from dltricks import config
+    from dltricks.config import ConfigError
+
+    if opts.steps < 1:
+        return error(f"--steps {opts.steps}: must be >= 1")
+    try:
+        cfg = config.load([f"schedule={opts.name}", *opts.overrides])
+        curve = config.instantiate(cfg.schedule.curve)
+    except ConfigError as err:
+        return error(str(err))
+    from dltricks.optim import preview, schedules
+
+    points = preview.curve_points(
+        schedules.with_warmup(curve, cfg.schedule.warmup_steps), cfg.optimizer.lr, opts.steps
+    )
+    print(f"schedule={opts.name} over {opts.steps} steps (lr {cfg.optimizer.lr}):")
+    print("    step  lr")
+    print(preview.table(points), end="")
+    if opts.out is not None:
+        print(f"wrote {preview.plot(points, f'schedule={opts.name}', opts.out)}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train,
     "report": report,
+    "schedule": schedule,
 }

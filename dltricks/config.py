@@ -24,6 +24,9 @@ CONFIG_MODULE = "dltricks.conf"
 ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", "dltricks.")
 _MISSING = object()
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+# Keys train.py takes out of a node before instantiating it (optimizer.lookahead wraps any
+# optimizer), so they are not arguments of the node's _target_.
+CODE_KEYS = ("lookahead",)
 
 
 class ConfigError(ValueError):
@@ -250,6 +253,10 @@ def _fraction(x: Any) -> bool:  # [0, 1)
     return _num(x) and 0 <= x < 1
 
 
+def _unit(x: Any) -> bool:  # (0, 1]
+    return _num(x) and 0 < x <= 1
+
+
 def _int_at_least(n: int) -> Callable[[Any], bool]:
     return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
 
@@ -292,6 +299,20 @@ RULES: list[Rule] = [
         lambda b: len(b) == 2 and all(_fraction(x) for x in b),
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
+    (
+        "optimizer.lookahead.k",
+        lambda x: x is None or _int_at_least(1)(x),
+        "an integer >= 1 (or null: no lookahead)",
+    ),
+    ("optimizer.lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
+    ("optimizer.final_lr", _positive, "a number > 0"),
+    ("optimizer.gamma", lambda x: _num(x) and 0 < x < 1, "a number in (0, 1)"),
+    ("optimizer.switch_eps", _positive, "a number > 0"),
+    ("optimizer.rho", _fraction, "a number in [0, 1)"),
+    ("optimizer.alpha", _fraction, "a number in [0, 1)"),
+    ("optimizer.lr_decay", _non_negative, "a number >= 0"),
+    ("optimizer.initial_accumulator_value", _non_negative, "a number >= 0"),
+    ("optimizer.momentum_decay", _non_negative, "a number >= 0"),
     ("init.std", _positive, "a number > 0"),
     ("init.gain", lambda x: x == "auto" or _positive(x), "`auto` or a number > 0"),
     ("init.distribution", lambda x: x in ("normal", "uniform"), "normal or uniform"),
@@ -324,6 +345,18 @@ RULES: list[Rule] = [
     ("regularization.weight_noise.std", _non_negative, "a number >= 0"),
     ("regularization.adversarial.eps", _non_negative, "a number >= 0"),
     ("schedule.curve.final", lambda x: _num(x) and 0 <= x <= 1, "a number in [0, 1]"),
+    ("schedule.curve.every", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.gamma", _unit, "a factor in (0, 1]"),
+    (
+        "schedule.curve.milestones",
+        lambda m: all(_unit(x) for x in m),
+        "fractions of training in (0, 1], e.g. [0.5,0.75]",
+    ),
+    ("schedule.curve.low", _unit, "a factor in (0, 1]"),
+    ("schedule.curve.period", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.t0", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.t_mult", lambda x: _num(x) and x >= 1, "a number >= 1"),
+    ("schedule.curve.peak_at", lambda x: _num(x) and 0 < x <= 0.5, "a fraction in (0, 0.5]"),
 ]
 
 
@@ -368,7 +401,7 @@ def _check_target(target: str, node: DictConfig, where: str) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     for key in node:
-        if key not in HYDRA_KEYS and key not in params:
+        if key not in HYDRA_KEYS and key not in CODE_KEYS and key not in params:
             valid = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
             raise ConfigError(
                 f"{where}.{key}: unknown key for {target}. Valid keys: {', '.join(valid)}"
@@ -395,8 +428,11 @@ def locate(target: str, where: str = "_target_") -> Any:
 
 
 def instantiate(node: DictConfig, *args: Any, **kwargs: Any) -> Any:
-    """Hydra's instantiate, after the allow-list check (nested targets included)."""
+    """Hydra's instantiate, after the allow-list check (nested targets included); the keys
+    code consumes (CODE_KEYS) are left out."""
     from hydra.utils import instantiate as hydra_instantiate
 
     check_targets(node)
+    if any(k in node for k in CODE_KEYS):
+        node = OmegaConf.masked_copy(node, [k for k in node if k not in CODE_KEYS])
     return hydra_instantiate(node, *args, **kwargs)

@@ -75,7 +75,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     instantiate(cfg.init)(model, activation=activation)
     model.to(device)
     criterion = instantiate(cfg.loss)()
-    optimizer = optim.build(instantiate(cfg.optimizer), model)
+    lookahead = cfg.optimizer.lookahead
+    optimizer = optim.build(instantiate(cfg.optimizer), model, lookahead.k, lookahead.alpha)
     weights, _ = optim.decayed(model)
     params = [p for p in model.parameters() if p.requires_grad]
     reg.bind(model, criterion, weights)
@@ -98,7 +99,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     # ------------------------------------------------------------ train
     step, epoch, status, last, best = 0, 0, "completed", None, None
     seen, train_seconds = 0, 0.0  # training examples and seconds, for samples/s
-    metrics = records.MetricsWriter(job.run_dir / records.METRICS)
+    extra = list(optim.stats(optimizer))  # e.g. SWATS' switch step: more metrics columns
+    metrics = records.MetricsWriter(job.run_dir / records.METRICS, records.METRIC_COLUMNS + extra)
     try:
         batches = math.ceil(len(data.train) / batch_size)
         with metrics, console.Progress(t.epochs, batches) as progress:
@@ -134,6 +136,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     "train_loss_running": (loss_sum / math.ceil(len(ys) / batch_size)).item(),
                     "epoch_s": time.perf_counter() - epoch_start,
                     "samples_per_s": seen / max(train_seconds, 1e-9),
+                    **optim.stats(optimizer),
                 }
                 metrics.write(row)
                 metrics.sync()
@@ -149,7 +152,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     break
         kept = reg.finish(model)
         final = evaluate_splits(model, data) if kept and status != "diverged" else last
-        summary.update(regularization=kept)
+        summary.update(regularization=kept, optimizer_stats=optim.stats(optimizer) or None)
     except KeyboardInterrupt:
         status, final = "interrupted", last
         raise

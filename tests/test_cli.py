@@ -84,7 +84,9 @@ def test_bad_input_exits_2_with_one_clear_message(tmp_path, override, named):
 
 def test_unknown_group_option_lists_the_valid_ones(tmp_path):
     proc = dltricks("train", "optimizer=adamm", cwd=tmp_path)
-    assert "Valid options: adam, momentum" in proc.stderr
+    from dltricks import config
+
+    assert "Valid options: " + ", ".join(config.options("optimizer")) in proc.stderr
     assert not (tmp_path / "outputs").exists()  # refused before Hydra made a run dir
 
 
@@ -106,7 +108,7 @@ def test_train_help_shows_groups_without_importing_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "optimizer: adam, momentum, sgd" in proc.stdout.replace("\n ", " ")
+    assert "optimizer: adabound, adadelta" in proc.stdout and "swats" in proc.stdout
 
 
 def test_cfg_job_prints_the_composed_config():

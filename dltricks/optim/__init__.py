@@ -7,9 +7,12 @@ decayed or penalized (biases and normalization parameters: the seeds regularize 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
+
+from dltricks.optim.lookahead import Lookahead
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -29,15 +32,26 @@ def decayed(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
 
 
 def build(
-    factory: Callable[[Iterable[dict]], torch.optim.Optimizer], model: nn.Module
-) -> torch.optim.Optimizer:
-    """The optimizer over `model`, with no weight decay on biases and norm parameters."""
+    factory: Callable[[Iterable[dict]], torch.optim.Optimizer],
+    model: nn.Module,
+    lookahead_k: int | None = None,
+    lookahead_alpha: float = 0.5,
+) -> Any:
+    """The optimizer over `model`, with no weight decay on biases and norm parameters,
+    wrapped in Lookahead when lookahead_k is set."""
     weights, others = decayed(model)
     groups = [{"params": weights}, {"params": others, "weight_decay": 0.0}]
     optimizer = factory([g for g in groups if g["params"]])
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])  # schedules scale this
+    if lookahead_k:
+        return Lookahead(optimizer, k=lookahead_k, alpha=lookahead_alpha)
     return optimizer
+
+
+def stats(optimizer: Any) -> dict[str, Any]:
+    """What an optimizer reports for metrics.csv (SWATS: its switch step); {} for most."""
+    return getattr(optimizer, "stats", dict)()
 
 
 def set_lr(optimizer: torch.optim.Optimizer, multiplier: float) -> float:
