@@ -120,7 +120,7 @@ def train_job(cfg) -> dict | None:
     from hydra.types import RunMode
 
     from dltricks import config, train
-    from dltricks.config import ConfigError
+    from dltricks.errors import BadInput
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
@@ -131,7 +131,7 @@ def train_job(cfg) -> dict | None:
         if multirun:
             config.load(job.overrides)  # the single-run path checked these before Hydra ran
         return train.run(cfg, job)
-    except ConfigError as err:
+    except BadInput as err:
         train.record_failure(job, f"bad input: {err}")
         if multirun:
             print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)

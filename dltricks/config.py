@@ -18,6 +18,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from dltricks.errors import BadInput
+
 CONFIG_MODULE = "dltricks.conf"
 # A config file must not be a way to run arbitrary code: only these may be instantiated.
 # (A bare "torch." would admit torch.load; Hydra's own blocklist lets builtins.open through.)
@@ -26,11 +28,11 @@ _MISSING = object()
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 # Keys train.py takes out of a node before instantiating it (optimizer.lookahead wraps any
 # optimizer), so they are not arguments of the node's _target_.
-CODE_KEYS = ("lookahead",)
+CODE_KEYS = ("lookahead", "init_from", "freeze")
 
 
-class ConfigError(ValueError):
-    """Bad input. The message names the key (or file) and says how to fix it."""
+class ConfigError(BadInput):
+    """A bad config: the message names the key and says how to fix it."""
 
 
 # ---------------------------------------------------------------- the registry (conf/)
@@ -283,6 +285,11 @@ RULES: list[Rule] = [
     ("trainer.curriculum.score", lambda x: x in ("class_distance",), "class_distance"),
     ("model.depth", _int_at_least(2), "an integer >= 2"),
     ("model.width", _int_at_least(1), "an integer >= 1"),
+    ("model.block", lambda x: x in ("post", "pre"), "post or pre"),
+    ("model.freeze", _int_at_least(0), "an integer >= 0"),
+    ("model.cell", lambda x: x in ("rnn", "gru", "lstm"), "rnn, gru or lstm"),
+    ("model.hidden", _int_at_least(1), "an integer >= 1"),
+    ("model.layers", _int_at_least(1), "an integer >= 1"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
     (
@@ -365,6 +372,30 @@ def check_values(cfg: DictConfig) -> None:
         for pattern, test, wanted in RULES:
             if fnmatch.fnmatchcase(key, pattern) and not _safe(test, value):
                 raise ConfigError(f"{key}={value}: must be {wanted}")
+    for check in COMBINATIONS:
+        check(cfg)
+
+
+def _convnet_depth(cfg: DictConfig) -> None:
+    if str(cfg.model.get("_target_", "")).endswith("ConvNet"):
+        depth = cfg.model.depth
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(
+                f"model.depth={depth}: a convnet (CIFAR ResNet) has depth 6n+2, "
+                "e.g. 20, 32, 44, 56 or 110"
+            )
+
+
+def _maxout_pre_activation(cfg: DictConfig) -> None:
+    if "pieces" in cfg.activation and cfg.model.get("block") == "pre":
+        raise ConfigError(
+            "activation=maxout with model.block=pre: a pre-activation block applies the "
+            "activation to its input, which maxout would shrink k-fold; use model.block=post"
+        )
+
+
+# Checks of choices that are fine alone but not together.
+COMBINATIONS = [_convnet_depth, _maxout_pre_activation]
 
 
 def _safe(test: Callable[[Any], bool], value: Any) -> bool:

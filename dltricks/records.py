@@ -14,8 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dltricks.errors import BadFile
+
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
 METRIC_COLUMNS = [
     "epoch",
     "step",
@@ -132,3 +136,39 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
     if len(good) < len(rows):
         warnings.append(f"{Path(path).name}: ignored {len(rows) - len(good)} malformed rows")
     return header, good, warnings
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save to a temp file, fsync, rename: a crash leaves the previous checkpoint."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with weights_only=True (plain tensors and containers only: a pickle
+    payload cannot run code), never retried without it."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadFile(f"{path}: no checkpoint there (was the run finished?)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BadFile(f"{path}: refused, not a readable dltricks checkpoint ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise BadFile(f"{path}: refused, not a dltricks checkpoint")
+    return state

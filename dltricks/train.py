@@ -29,6 +29,7 @@ from dltricks import data as datasets
 from dltricks.config import ConfigError, instantiate
 from dltricks.data import Split
 from dltricks.data.order import SCORES, EpochOrder
+from dltricks.models import transfer
 from dltricks.optim import schedules
 from dltricks.regularize import Regularization
 
@@ -64,16 +65,22 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
     dropout, input_dropout = reg.dropout()
     activation = instantiate(cfg.activation)
-    model = instantiate(cfg.model)(
-        in_shape=data.shape,
-        classes=data.classes,
-        activation=activation,
-        norm=instantiate(cfg.norm),
-        dropout=dropout,
-    )
+    try:
+        model = instantiate(cfg.model)(
+            in_shape=data.shape,
+            classes=data.classes,
+            activation=activation,
+            norm=instantiate(cfg.norm),
+            dropout=dropout,
+        )
+    except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
+        raise ConfigError(
+            f"model={job.choices.get('model')} with data={data.name}: {err}"
+        ) from None
     model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
     instantiate(cfg.init)(model, activation=activation)
-    model.to(device)
+    transfer = transfer_weights(model, cfg.model.init_from, cfg.model.freeze)
+    model.to(device, memory_format=memory_format(device, data.shape))
     criterion = instantiate(cfg.loss)()
     lookahead = cfg.optimizer.lookahead
     optimizer = optim.build(instantiate(cfg.optimizer), model, lookahead.k, lookahead.alpha)
@@ -85,9 +92,11 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     total_steps = sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1))
     schedule = schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
     autocast = autocast_for(device, t.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     forward = torch.compile(model) if t.compile else model
 
     summary = new_summary(cfg, job, model, device)
+    summary["transfer"] = transfer
     summary_path = job.run_dir / records.SUMMARY
     records.write_json_atomic(summary_path, summary)
     print(
@@ -117,9 +126,11 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     with autocast:
                         loss = criterion(forward(x), y) + reg.penalty(weights)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
+                    scaler.unscale_(optimizer)  # true gradients for clipping and noise
                     reg.on_gradients(params, step)
-                    optimizer.step()
+                    scaler.step(optimizer)
+                    scaler.update()
                     reg.after_step(weights, lr)
                     loss_sum += loss.detach()
                     step, seen = step + 1, seen + len(y)
@@ -151,6 +162,10 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     status = "early_stopped"
                     break
         kept = reg.finish(model)
+        records.save_checkpoint(
+            job.run_dir / records.CHECKPOINT,
+            {"model": model.state_dict(), "epoch": epoch, "step": step},
+        )
         final = evaluate_splits(model, data) if kept and status != "diverged" else last
         summary.update(regularization=kept, optimizer_stats=optim.stats(optimizer) or None)
     except KeyboardInterrupt:
@@ -254,6 +269,24 @@ def epoch_order(t: DictConfig, data: datasets.Data, seed: int) -> EpochOrder:
         start=c.start,
         epochs=c.epochs,
     )
+
+
+def transfer_weights(model: nn.Module, init_from: str | None, freeze: int) -> dict | None:
+    """Transfer learning: load a finished run's matching weights, freeze the first layers."""
+    if not init_from and not freeze:
+        return None
+    result = None
+    if init_from:
+        state = records.load_checkpoint(Path(init_from).expanduser() / records.CHECKPOINT)
+        result = transfer.load_matching(model, state["model"])
+    return transfer.summary(init_from, result, transfer.freeze_first(model, freeze))
+
+
+def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
+    """channels_last for images on CUDA (faster convolutions with tensor cores)."""
+    if device.type == "cuda" and len(shape) == 3:
+        return torch.channels_last
+    return torch.preserve_format
 
 
 def autocast_for(device: torch.device, precision: str) -> Any:

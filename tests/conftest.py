@@ -14,10 +14,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """One data folder per test session: generated datasets (mnist1d) are cached there, and
+    small fixture files in the real formats stand in for MNIST, Fashion-MNIST and CIFAR-10."""
+    from fixtures import make_all
+
+    root = tmp_path_factory.getbasetemp() / "data"
+    make_all(root)
+    return root
+
+
 @pytest.fixture(autouse=True)
-def _data_cache(tmp_path_factory, monkeypatch):
-    # generated datasets (mnist1d) are cached once per test session, never in the user's home
-    monkeypatch.setenv("DLTRICKS_DATA", str(tmp_path_factory.getbasetemp() / "data"))
+def _data_cache(data_root, monkeypatch):
+    # never the user's home, never a download
+    monkeypatch.setenv("DLTRICKS_DATA", str(data_root))
 
 
 def dltricks(

@@ -62,3 +62,104 @@ def test_standardize_leaves_constant_inputs_finite():
     x = torch.zeros(10, 2)
     x[:, 1] = torch.arange(10.0)
     assert torch.isfinite(fit_preprocess("standardize", x)(x + 1)).all()
+
+
+# ---------------------------------------------------------------- real file formats
+
+import pickle  # noqa: E402
+
+from fixtures import make_cifar, make_mnist_like, write_cifar_batch, write_idx  # noqa: E402
+
+from dltricks.data import cifar10, idx, synthetic  # noqa: E402
+from dltricks.data.download import fetch, md5  # noqa: E402
+from dltricks.errors import BadFile  # noqa: E402
+
+
+def test_idx_reader_parses_the_real_format(tmp_path):
+    images = np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256
+    assert np.array_equal(idx.read_idx(write_idx(tmp_path / "a.gz", images)), images)
+    labels = np.array([3, 1, 4], dtype=np.uint8)
+    assert idx.read_idx(write_idx(tmp_path / "b.gz", labels)).tolist() == [3, 1, 4]
+
+
+def test_idx_reader_refuses_truncated_and_foreign_files(tmp_path):
+    import gzip
+
+    path = write_idx(tmp_path / "a.gz", np.zeros((4, 28, 28)))
+    raw = gzip.decompress(path.read_bytes())
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(raw[:-100]))
+    with pytest.raises(BadFile, match="truncated"):
+        idx.read_idx(tmp_path / "cut.gz")
+    (tmp_path / "png.gz").write_bytes(gzip.compress(b"\x89PNG...."))
+    with pytest.raises(BadFile, match="not an IDX"):
+        idx.read_idx(tmp_path / "png.gz")
+
+
+def test_mnist_loader_reads_the_official_file_names(tmp_path):
+    make_mnist_like(tmp_path, "mnist", n_train=30, n_test=10)
+    a = idx.load("mnist", root=str(tmp_path), verify=False)
+    assert a.x.shape == (30, 1, 28, 28) and a.x_test.shape == (10, 1, 28, 28)
+    assert a.x.min() >= 0 and a.x.max() <= 1 and a.y.dtype == np.int64
+
+
+def test_cifar_reader_parses_python_batches(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (7, 3, 32, 32))
+    path = write_cifar_batch(tmp_path / "b", x, np.arange(7))
+    images, labels = cifar10.read_batch(path.read_bytes(), str(path))
+    assert np.array_equal(images, x) and labels.tolist() == list(range(7))
+    make_cifar(tmp_path, per_batch=4, n_test=6)
+    a = cifar10.load(root=str(tmp_path), verify=False)
+    assert a.x.shape == (20, 3, 32, 32) and a.x_test.shape == (6, 3, 32, 32)
+
+
+def test_cifar_reader_reads_the_archive_without_extracting(tmp_path):
+    import tarfile
+
+    make_cifar(tmp_path / "src", per_batch=3, n_test=2)
+    folder = tmp_path / "root" / "cifar10"
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / cifar10.ARCHIVE, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "cifar10" / cifar10.FOLDER, arcname=cifar10.FOLDER)
+    a = cifar10.load(root=str(tmp_path / "root"), verify=False)
+    assert len(a.y) == 15 and not (folder / cifar10.FOLDER).exists()
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    sentinel = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(sentinel), "w"))
+
+    raw = pickle.dumps({b"data": Exploit(), b"labels": [0]})
+    with pytest.raises(BadFile, match="refused"):
+        cifar10.read_batch(raw, "evil")
+    assert not sentinel.exists()
+
+
+def test_offline_download_says_what_to_get_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "*")
+    url = "http://127.0.0.1:9/train-images-idx3-ubyte.gz"  # nothing listens on port 9
+    with pytest.raises(BadFile) as err:
+        fetch(url, tmp_path / "mnist" / "train-images-idx3-ubyte.gz", "0" * 32, timeout=5)
+    message = str(err.value)
+    assert url in message and str(tmp_path / "mnist") in message and "data.root" in message
+    assert not list((tmp_path / "mnist").iterdir())  # no partial file left
+
+
+def test_a_checksum_mismatch_is_refused(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(b"not the real file")
+    with pytest.raises(BadFile, match="checksum mismatch"):
+        fetch("http://127.0.0.1:9/x", path, "ec29112dd5afa0611ce80d1b7f02629c")
+    assert fetch("http://127.0.0.1:9/x", path, md5(path)) == path
+
+
+def test_synthetic_sets_are_seeded_and_shaped():
+    a, b = synthetic.spirals(n=50, seed=3), synthetic.spirals(n=50, seed=3)
+    assert a.x.shape == (150, 2) and np.array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, synthetic.spirals(n=50, seed=4).x)
+    t = synthetic.teacher(n=400, dim=5, classes=4, test_n=100)
+    assert t.x.shape == (400, 5) and set(t.y_test) <= set(range(4))
+    noisy = synthetic.teacher(n=400, dim=5, classes=4, test_n=100, label_noise=0.5)
+    assert 0.2 < (noisy.y != t.y).mean() < 0.5

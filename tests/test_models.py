@@ -36,3 +36,90 @@ def test_residual_block_adds_the_identity():
         nn.init.zeros_(p)
     x = torch.rand(5, 8)  # non-negative, so relu(x + 0) == x
     assert torch.equal(block(x), x)
+
+
+# ---------------------------------------------------------------- the CIFAR ResNets
+
+from dltricks.models.convnet import ConvNet, shortcut  # noqa: E402
+from dltricks.models.layers import batch_norm  # noqa: E402
+from dltricks.models.rnn import RNN  # noqa: E402
+
+PAPER_PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}  # He et al. Table 6
+
+
+def resnet(depth: int, shape=(3, 32, 32), **kw) -> ConvNet:
+    return ConvNet(shape, 10, depth, activation=nn.ReLU, norm=batch_norm, **kw)
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("depth", sorted(PAPER_PARAMS))
+def test_cifar_resnet_parameter_counts_match_the_paper(depth):
+    params = count(resnet(depth))
+    assert params == pytest.approx(PAPER_PARAMS[depth], rel=0.03)
+    assert count(resnet(depth, residual=False)) == params  # option A adds no parameters
+    convs = sum(isinstance(m, nn.Conv2d) for m in resnet(depth).modules())
+    assert convs + 1 == depth  # 6n + 1 convolutions and one linear layer
+
+
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 40)], ids=["2d", "1d"])
+def test_convnet_output_shape_for_images_and_sequences(depth, residual, shape):
+    model = resnet(depth, shape=shape, residual=residual).eval()
+    assert model(torch.randn(2, *shape)).shape == (2, 10)
+    conv = nn.Conv2d if len(shape) == 3 else nn.Conv1d
+    assert any(isinstance(m, conv) for m in model.modules())
+
+
+def test_convnet_refuses_a_depth_that_is_not_6n_plus_2():
+    with pytest.raises(ValueError, match="6n\\+2"):
+        resnet(21)
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads_channels():
+    x = torch.arange(2 * 16 * 4 * 4.0).view(2, 16, 4, 4)
+    y = shortcut(x, 32, stride=2)
+    assert y.shape == (2, 32, 2, 2)
+    assert torch.equal(y[:, 8:24], x[:, :, ::2, ::2])
+    assert torch.all(y[:, :8] == 0) and torch.all(y[:, 24:] == 0)
+
+
+@pytest.mark.parametrize("block", ["post", "pre"])
+def test_zero_init_residual_mlp_computes_its_shallow_stem(block):
+    torch.manual_seed(0)
+    deep = MLP(
+        (1, 8, 8),
+        10,
+        depth=20,
+        width=16,
+        residual=True,
+        block=block,
+        zero_init_residual=True,
+        activation=nn.ReLU,
+        norm=batch_norm,
+    ).eval()
+    x = torch.randn(5, 1, 8, 8)
+    # every block is the identity: the net is stem -> (final norm/act) -> head
+    shallow = deep.head(deep.final(deep.stem(x.flatten(1))))
+    assert torch.allclose(deep(x), shallow, atol=1e-6)
+
+
+def test_zero_init_residual_convnet_is_its_stem_and_shortcuts():
+    torch.manual_seed(0)
+    net = resnet(20, zero_init_residual=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    h = net.stem(x)
+    for b in net.blocks:
+        h = torch.relu(shortcut(h, b.c_out, b.stride))  # post-activation of x + 0
+    assert torch.allclose(net(x), net.head(h.flatten(2).mean(2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_rnn_reads_sequences(cell):
+    model = RNN((1, 40), 10, cell=cell, hidden=8, layers=2)
+    assert model(torch.randn(3, 1, 40)).shape == (3, 10)
+    with pytest.raises(ValueError, match="sequence"):
+        RNN((1, 8, 8), 10)

@@ -11,28 +11,49 @@ from dltricks.models.layers import Dense, Factory, make_activation, pieces
 
 
 class Block(nn.Module):
-    """Two weight layers. Post-activation (the paper): y = act(x + norm(W2 act(norm(W1 x)))).
-    With residual=False the same layers without the shortcut, so plain and residual nets
-    have exactly the same parameters."""
+    """Two weight layers. post (He et al. 2016a): y = act(x + norm(W2 act(norm(W1 x))));
+    pre (He et al. 2016b): y = x + W2 act(norm(W1 act(norm(x)))). With residual=False the same
+    layers without the shortcut, so plain and residual nets have exactly the same parameters."""
 
     def __init__(
-        self, width: int, activation: Factory, norm: Factory, dropout: Factory, residual: bool
+        self,
+        width: int,
+        activation: Factory,
+        norm: Factory,
+        dropout: Factory,
+        residual: bool,
+        block: str = "post",
     ) -> None:
         super().__init__()
         self.k = pieces(activation)
-        self.inner = Dense(width, width, activation, norm, dropout)
-        self.fc = nn.Linear(width, width * self.k)
-        self.norm = norm(width * self.k)
-        self.act = make_activation(activation, width)
-        self.drop = dropout()
-        self.residual = residual
+        self.residual, self.pre = residual, block == "pre"
+        if self.pre:
+            self.norm_in = norm(width)
+            self.act_in = make_activation(activation, width)
+            self.inner = Dense(width, width, activation, norm, dropout)
+            self.fc = nn.Linear(width, width)
+        else:
+            self.inner = Dense(width, width, activation, norm, dropout)
+            self.fc = nn.Linear(width, width * self.k)
+            self.norm = norm(width * self.k)
+            self.act = make_activation(activation, width)
+            self.drop = dropout()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pre:
+            out = self.fc(self.inner(self.act_in(self.norm_in(x))))
+            return x + out if self.residual else out
         out = self.norm(self.fc(self.inner(x)))
         if self.residual:
             # Maxout's pre-activations come in groups of k per unit: add x to each of them.
             out = out + (x.repeat_interleave(self.k, dim=1) if self.k > 1 else x)
         return self.drop(self.act(out))
+
+    def zero_init(self) -> None:
+        """Make the residual branch output zero, so the block starts as the identity."""
+        last = self.fc if self.pre or not hasattr(self.norm, "weight") else self.norm
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
 
 class MLP(nn.Module):
@@ -46,6 +67,8 @@ class MLP(nn.Module):
         depth: int = 4,
         width: int = 128,
         residual: bool = False,
+        block: str = "post",
+        zero_init_residual: bool = False,
         *,
         activation: Factory,
         norm: Factory,
@@ -55,13 +78,22 @@ class MLP(nn.Module):
         hidden = depth - 2
         self.stem = Dense(math.prod(in_shape), width, activation, norm, dropout)
         blocks: list[nn.Module] = [
-            Block(width, activation, norm, dropout, residual) for _ in range(hidden // 2)
+            Block(width, activation, norm, dropout, residual, block) for _ in range(hidden // 2)
         ]
+        if zero_init_residual and residual:
+            for b in blocks:
+                b.zero_init()
         if hidden % 2:
             blocks.append(Dense(width, width, activation, norm, dropout))
         self.blocks = nn.Sequential(*blocks)
+        # pre-activation blocks end without norm and activation: add them before the head
+        self.final = (
+            nn.Sequential(norm(width), make_activation(activation, width))
+            if block == "pre" and residual
+            else nn.Identity()
+        )
         self.head = nn.Linear(width, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, *in_shape) -> logits (N, classes)
-        return self.head(self.blocks(self.stem(x.flatten(1))))
+        return self.head(self.final(self.blocks(self.stem(x.flatten(1)))))

@@ -1,0 +1,47 @@
+"""Transfer learning (cs231n, seed 004): start from a trained network's weights, optionally
+freeze its first layers as a fixed feature extractor, and fine-tune the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from dltricks.models.init import WEIGHT_LAYERS
+
+
+def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Copy every tensor of `state` whose name and shape match into `model`; the rest keep
+    their fresh initialization (e.g. an output layer for another number of classes)."""
+    own = model.state_dict()
+    loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    skipped = sorted(set(own) - set(loaded))
+    model.load_state_dict({**own, **{k: state[k] for k in loaded}})
+    return {"loaded": loaded, "skipped": skipped}
+
+
+def freeze_first(model: nn.Module, k: int) -> list[str]:
+    """Stop gradients to the first k weight layers (in the order they are defined) and to
+    the normalization layers between them; return the frozen modules' names."""
+    names: list[str] = []
+    seen = 0
+    for name, module in model.named_modules():
+        if isinstance(module, WEIGHT_LAYERS):
+            if seen == k:
+                break
+            seen += 1
+        if seen and next(module.parameters(recurse=False), None) is not None:
+            for p in module.parameters(recurse=False):
+                p.requires_grad_(False)
+            names.append(name)
+    return names
+
+
+def summary(init_from: Any, result: dict[str, list[str]] | None, frozen: list[str]) -> dict:
+    return {
+        "init_from": str(init_from) if init_from else None,
+        "loaded": len(result["loaded"]) if result else 0,
+        "reinitialized": result["skipped"] if result else [],
+        "frozen": frozen,
+    }
