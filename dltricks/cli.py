@@ -22,6 +22,9 @@ commands:
   train -m [OVERRIDE ...]   a sweep over every combination, e.g.
                               dltricks train -m model.depth=20,56 model.residual=false,true
   report [PATH ...]         tables, plots and diagnosis from the files runs leave
+  lr-find [OVERRIDE ...] [--steps N] [--out DIR]
+                            the learning-rate range test: loss against an exponentially
+                            growing lr, a suggested lr, a table and a plot
   schedule NAME [OVERRIDE ...] [--steps N] [--out PNG]
                             print and plot a learning-rate schedule before training with it
 
@@ -197,8 +200,58 @@ def schedule(args: list[str]) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- lr-find
+
+
+def lr_find(args: list[str]) -> int:
+    """`dltricks lr-find [OVERRIDE ...]`: the learning-rate range test for any model and
+    optimizer the overrides pick."""
+    import argparse
+    import time
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(
+        prog="dltricks lr-find", description="The learning-rate range test (Smith 2017)."
+    )
+    p.add_argument("overrides", nargs="*", help="as for train, e.g. optimizer=adam model.depth=8")
+    p.add_argument("--steps", type=int, default=200, help="updates (default 200)")
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--max-lr", type=float, default=10.0)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where lr_find.csv and .png go (default outputs/lr_find/<time>)",
+    )
+    opts = p.parse_args(args)
+    if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr:
+        return error("--steps must be >= 10 and 0 < --min-lr < --max-lr")
+    from dltricks import config
+    from dltricks.errors import BadInput
+
+    out = opts.out or Path("outputs/lr_find") / time.strftime("%Y-%m-%d/%H-%M-%S")
+    try:
+        cfg = config.load(opts.overrides)
+        out.mkdir(parents=True, exist_ok=True)
+        from dltricks.lr_find import lr_find as range_test
+
+        result = range_test(cfg, out, opts.steps, opts.min_lr, opts.max_lr)
+    except BadInput as err:
+        return error(str(err))
+    except OSError as err:
+        return error(f"--out {out}: {err.strerror}")
+    print(
+        f"lr-find over {result['steps']} steps, lr {opts.min_lr:g} .. {opts.max_lr:g}: "
+        f"lowest smoothed loss {result['min_loss']:.4f} at lr {result['min_loss_lr']:.3g}"
+    )
+    print(f"suggested lr: {result['suggested_lr']:.3g} (steepest descent of the loss)")
+    print(f"wrote {out / 'lr_find.csv'}, {out / 'lr_find.png'}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train,
     "report": report,
+    "lr-find": lr_find,
     "schedule": schedule,
 }

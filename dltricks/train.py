@@ -1,7 +1,7 @@
 """run(cfg, job) -> summary: the one training loop, top to bottom.
 
-The config is read here and nowhere else: the top of `run` turns it into plain objects (data
-on the device, model, optimizer, schedule, regularizers); the loop below uses only those.
+build() turns the config into plain objects; the loop below uses only those: set the lr,
+forward, backward, clip, step, evaluate, write a row.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import logging
 import math
 import os
 import platform
-import random
 import socket
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +22,10 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from dltricks import __version__, console, optim, records
+from dltricks import __version__, console, optim, probes, records
 from dltricks import data as datasets
-from dltricks.config import ConfigError, instantiate
+from dltricks.build import build
 from dltricks.data import Split
-from dltricks.data.order import SCORES, EpochOrder
-from dltricks.models import transfer
-from dltricks.optim import schedules
-from dltricks.regularize import Regularization
 
 log = logging.getLogger("dltricks")
 
@@ -49,89 +43,48 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     """Train one model as `cfg` says; write metrics.csv and summary.json to job.run_dir."""
     start = time.perf_counter()
     t = cfg.trainer
-    # ------------------------------------------------------------ set up from the config
-    seed_everything(cfg.seed)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    device = pick_device(t.device)
-    data = datasets.build(
-        instantiate(cfg.data.load),
-        name=cfg.data.name,
-        preprocess=cfg.data.preprocess,
-        val_fraction=cfg.data.val_fraction,
-        split_seed=cfg.data.split_seed,
-        device=device,
-    )
-    reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
-    dropout, input_dropout = reg.dropout()
-    activation = instantiate(cfg.activation)
-    try:
-        model = instantiate(cfg.model)(
-            in_shape=data.shape,
-            classes=data.classes,
-            activation=activation,
-            norm=instantiate(cfg.norm),
-            dropout=dropout,
-        )
-    except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
-        raise ConfigError(
-            f"model={job.choices.get('model')} with data={data.name}: {err}"
-        ) from None
-    model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
-    instantiate(cfg.init)(model, activation=activation)
-    transfer = transfer_weights(model, cfg.model.init_from, cfg.model.freeze)
-    model.to(device, memory_format=memory_format(device, data.shape))
-    criterion = instantiate(cfg.loss)()
-    lookahead = cfg.optimizer.lookahead
-    optimizer = optim.build(instantiate(cfg.optimizer), model, lookahead.k, lookahead.alpha)
-    weights, _ = optim.decayed(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    reg.bind(model, criterion, weights)
-    batch_size = batch_size_of(t.batch_size, len(data.train))
-    order = epoch_order(t, data, cfg.seed)
-    total_steps = sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1))
-    schedule = schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
-    autocast = autocast_for(device, t.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
-    forward = torch.compile(model) if t.compile else model
-
-    summary = new_summary(cfg, job, model, device)
-    summary["transfer"] = transfer
+    p = build(cfg, job.run_dir, job.choices.get("model", "model"))
+    data, model, optimizer, reg, probe = p.data, p.model, p.optimizer, p.reg, p.probes
+    summary = new_summary(cfg, job, model, p.device)
+    summary["transfer"] = p.transfer
+    summary["sanity"] = check_sanity(p, t.sanity_tolerance)
     summary_path = job.run_dir / records.SUMMARY
     records.write_json_atomic(summary_path, summary)
     print(
         f"dltricks: {data.name} ({len(data.train)}/{len(data.val)}/{len(data.test)}), "
-        f"{summary['params']:,} parameters, {device}, {total_steps} steps -> {job.run_dir}",
+        f"{summary['params']:,} parameters, {p.device}, {p.total_steps} steps -> {job.run_dir}",
         flush=True,
     )
 
-    # ------------------------------------------------------------ train
     step, epoch, status, last, best = 0, 0, "completed", None, None
     seen, train_seconds = 0, 0.0  # training examples and seconds, for samples/s
     extra = list(optim.stats(optimizer))  # e.g. SWATS' switch step: more metrics columns
     metrics = records.MetricsWriter(job.run_dir / records.METRICS, records.METRIC_COLUMNS + extra)
     try:
-        batches = math.ceil(len(data.train) / batch_size)
+        if probe.due(0):
+            probe.measure(0, 0)  # the network at initialization (cs231n's init table)
+        batches = math.ceil(len(data.train) / p.batch_size)
         with metrics, console.Progress(t.epochs, batches) as progress:
             for epoch in range(1, t.epochs + 1):
                 epoch_start = time.perf_counter()
                 progress.epoch_start()
                 model.train()
-                visit = order(epoch).to(device)  # shuffled; the easy part only in a curriculum
+                visit = p.order(epoch).to(p.device)  # shuffled; the easy part in a curriculum
                 xs, ys = data.train.x[visit], data.train.y[visit]
-                loss_sum = torch.zeros((), device=device)  # summed on the device: no sync
-                for i in range(0, len(ys), batch_size):
-                    x, y = reg.perturb(xs[i : i + batch_size], ys[i : i + batch_size])
-                    lr = optim.set_lr(optimizer, schedule(step, total_steps))
-                    with autocast:
-                        loss = criterion(forward(x), y) + reg.penalty(weights)
+                loss_sum = torch.zeros((), device=p.device)  # summed on the device: no sync
+                for i in range(0, len(ys), p.batch_size):
+                    x, y = reg.perturb(xs[i : i + p.batch_size], ys[i : i + p.batch_size])
+                    lr = optim.set_lr(optimizer, p.schedule(step, p.total_steps))
+                    with p.autocast:
+                        loss = p.criterion(p.forward(x), y) + reg.penalty(p.weights)
                     optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
-                    scaler.unscale_(optimizer)  # true gradients for clipping and noise
-                    reg.on_gradients(params, step)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    reg.after_step(weights, lr)
+                    p.scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
+                    p.scaler.unscale_(optimizer)  # true gradients for clipping and noise
+                    reg.on_gradients(p.params, step)
+                    probe.before_step(i + p.batch_size >= len(ys))  # w before the last update
+                    p.scaler.step(optimizer)
+                    p.scaler.update()
+                    reg.after_step(p.weights, lr)
                     loss_sum += loss.detach()
                     step, seen = step + 1, seen + len(y)
                     progress.batch()
@@ -143,8 +96,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     "step": step,
                     "lr": lr,
                     **evaluate_splits(model, data),
-                    "grad_norm": grad_norm(params),
-                    "train_loss_running": (loss_sum / math.ceil(len(ys) / batch_size)).item(),
+                    "grad_norm": grad_norm(p.params),
+                    "train_loss_running": (loss_sum / math.ceil(len(ys) / p.batch_size)).item(),
                     "epoch_s": time.perf_counter() - epoch_start,
                     "samples_per_s": seen / max(train_seconds, 1e-9),
                     **optim.stats(optimizer),
@@ -152,6 +105,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                 metrics.write(row)
                 metrics.sync()
                 progress.evaluation(row)
+                if probe.due(epoch):
+                    probe.measure(epoch, step)
                 if not all(math.isfinite(row[k]) for k in ("train_loss", "train_loss_running")):
                     status, summary["diverged_at_step"] = "diverged", step
                     break
@@ -168,6 +123,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         )
         final = evaluate_splits(model, data) if kept and status != "diverged" else last
         summary.update(regularization=kept, optimizer_stats=optim.stats(optimizer) or None)
+        if t.overfit_subset:
+            summary["overfit"] = overfit_verdict(t.overfit_subset, final, t.overfit_loss)
     except KeyboardInterrupt:
         status, final = "interrupted", last
         raise
@@ -176,6 +133,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         summary["error"] = f"{type(err).__name__}: {err}"
         raise
     finally:
+        probe.close()
         summary.update(
             status=status,
             epochs=epoch,
@@ -188,6 +146,36 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         records.write_json_atomic(summary_path, summary)
     print(console.result_line(summary, job.run_dir), flush=True)
     return summary
+
+
+def check_sanity(p: Any, tolerance: float) -> dict[str, Any]:
+    """The initial loss against ln C, and the penalty; a warning line when they are off."""
+    x, y = p.data.train.x[:2048], p.data.train.y[:2048]
+    result = probes.sanity(p.model, x, y, p.data.classes, p.reg.penalty(p.weights), tolerance)
+    line = (
+        f"sanity: initial loss {result['initial_loss']:.4f}, ln({p.data.classes}) = "
+        f"{result['expected_loss']:.4f}"
+    )
+    if not result["initial_loss_ok"]:
+        line = (
+            f"warning: {line}: more than {tolerance} apart; the outputs are not diffuse at "
+            "initialization (check the init scale)"
+        )
+    if result["penalty_raises_loss"]:
+        line += f"; the penalty adds {result['penalty']:.4g}"
+    print(line, flush=True)
+    log.info(line)
+    return result
+
+
+def overfit_verdict(n: int, final: dict | None, threshold: float) -> dict[str, Any]:
+    """The seeds' debugging step: a model that cannot overfit n examples has a bug or too
+    little capacity."""
+    loss = final["train_loss"] if final else math.nan
+    reached = bool(loss <= threshold)
+    word = "reached" if reached else "did NOT reach"
+    print(f"overfit_subset={n}: train loss {loss:.4g} {word} <= {threshold}", flush=True)
+    return {"n": n, "train_loss": loss, "threshold": threshold, "reached": reached}
 
 
 # ---------------------------------------------------------------- the pieces of the loop
@@ -226,75 +214,6 @@ def grad_norm(params: list[nn.Parameter]) -> float:
     if not grads:
         return 0.0
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
-
-
-# ---------------------------------------------------------------- set-up helpers
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name}: CUDA is not available here; use cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("trainer.device=mps: MPS is not available here; use cpu or auto")
-    return torch.device(name)
-
-
-def batch_size_of(value: int | str, n: int) -> int:
-    if value == "full":
-        return n
-    if value > n:
-        raise ConfigError(
-            f"trainer.batch_size={value}: larger than the training set ({n} examples); "
-            "use a smaller size or `full`"
-        )
-    return int(value)
-
-
-def epoch_order(t: DictConfig, data: datasets.Data, seed: int) -> EpochOrder:
-    c = t.curriculum
-    difficulty = SCORES[c.score](data.train.x, data.train.y) if c.epochs else None
-    return EpochOrder(
-        len(data.train),
-        shuffle=t.shuffle,
-        seed=seed,
-        difficulty=difficulty,
-        start=c.start,
-        epochs=c.epochs,
-    )
-
-
-def transfer_weights(model: nn.Module, init_from: str | None, freeze: int) -> dict | None:
-    """Transfer learning: load a finished run's matching weights, freeze the first layers."""
-    if not init_from and not freeze:
-        return None
-    result = None
-    if init_from:
-        state = records.load_checkpoint(Path(init_from).expanduser() / records.CHECKPOINT)
-        result = transfer.load_matching(model, state["model"])
-    return transfer.summary(init_from, result, transfer.freeze_first(model, freeze))
-
-
-def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
-    """channels_last for images on CUDA (faster convolutions with tensor cores)."""
-    if device.type == "cuda" and len(shape) == 3:
-        return torch.channels_last
-    return torch.preserve_format
-
-
-def autocast_for(device: torch.device, precision: str) -> Any:
-    if precision == "fp32":
-        return nullcontext()
-    if device.type != "cuda":
-        raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
-    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def new_summary(cfg: DictConfig, job: Job, model: nn.Module, device: torch.device) -> dict:

@@ -60,7 +60,26 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "diverged_at_step",
     ):
         row[key] = summary.get(key)
+    row["warnings"] += _checks(summary)
     return row
+
+
+def _checks(summary: dict[str, Any]) -> list[str]:
+    """The run's own sanity checks, when they failed (initial loss, overfitting a subset)."""
+    notes = []
+    sanity = summary.get("sanity") or {}
+    if sanity.get("initial_loss_ok") is False:
+        notes.append(
+            f"initial loss {sanity['initial_loss']:.3f} is far from "
+            f"ln C = {sanity['expected_loss']:.3f}: check the init scale"
+        )
+    overfit = summary.get("overfit") or {}
+    if overfit.get("reached") is False:
+        notes.append(
+            f"could not overfit {overfit['n']} examples (train loss "
+            f"{overfit['train_loss']:.3g}): a bug, or too little capacity"
+        )
+    return notes
 
 
 def _read_summary(run_dir: Path, warnings: list[str]) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""build(cfg, run_dir) -> Parts: the composed config turned into the plain objects the loop
+uses (data on the device, model, optimizer, schedule, regularizers, probes). The config is
+read here; train.run and lr_find.run only see what this returns."""
+
+from __future__ import annotations
+
+import math
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from dltricks import data as datasets
+from dltricks import optim, probes, records
+from dltricks.config import ConfigError, instantiate
+from dltricks.data import Split
+from dltricks.data.order import SCORES, EpochOrder
+from dltricks.models import transfer
+from dltricks.optim import schedules
+from dltricks.regularize import Regularization
+
+PROBE_BATCH = 256  # training examples the probes and sanity checks look at
+
+
+@dataclass
+class Parts:
+    device: torch.device
+    data: datasets.Data
+    model: nn.Module
+    forward: nn.Module  # the model, compiled when trainer.compile
+    criterion: nn.Module
+    optimizer: Any
+    weights: list[nn.Parameter]  # decayed and penalized: Linear/Conv weights
+    params: list[nn.Parameter]  # everything trained
+    reg: Regularization
+    batch_size: int
+    order: EpochOrder
+    total_steps: int
+    schedule: schedules.Curve
+    autocast: Any
+    scaler: torch.amp.GradScaler
+    probes: probes.Probes | probes.NoProbes
+    transfer: dict | None
+
+
+def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
+    t = cfg.trainer
+    seed_everything(cfg.seed)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = pick_device(t.device)
+    data = datasets.build(
+        instantiate(cfg.data.load),
+        name=cfg.data.name,
+        preprocess=cfg.data.preprocess,
+        val_fraction=cfg.data.val_fraction,
+        split_seed=cfg.data.split_seed,
+        device=device,
+    )
+    if t.overfit_subset:
+        data.train = subset(data.train, t.overfit_subset, cfg.data.split_seed)
+    reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
+    dropout, input_dropout = reg.dropout()
+    activation = instantiate(cfg.activation)
+    try:
+        model = instantiate(cfg.model)(
+            in_shape=data.shape,
+            classes=data.classes,
+            activation=activation,
+            norm=instantiate(cfg.norm),
+            dropout=dropout,
+        )
+    except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
+        raise ConfigError(f"model={model_choice} with data={data.name}: {err}") from None
+    model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
+    instantiate(cfg.init)(model, activation=activation)
+    moved = transfer_weights(model, cfg.model.init_from, cfg.model.freeze)
+    model.to(device, memory_format=memory_format(device, data.shape))
+    criterion = instantiate(cfg.loss)()
+    lookahead = cfg.optimizer.lookahead
+    optimizer = optim.build(instantiate(cfg.optimizer), model, lookahead.k, lookahead.alpha)
+    weights, _ = optim.decayed(model)
+    reg.bind(model, criterion, weights)
+    batch_size = batch_size_of(t.batch_size, len(data.train))
+    order = epoch_order(t, data, cfg.seed)
+    x, y = data.train.x[:PROBE_BATCH], data.train.y[:PROBE_BATCH]
+    return Parts(
+        device=device,
+        data=data,
+        model=model,
+        forward=torch.compile(model) if t.compile else model,
+        criterion=criterion,
+        optimizer=optimizer,
+        weights=weights,
+        params=[p for p in model.parameters() if p.requires_grad],
+        reg=reg,
+        batch_size=batch_size,
+        order=order,
+        total_steps=sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1)),
+        schedule=schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps),
+        autocast=autocast_for(device, t.precision),
+        scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
+        probes=(
+            probes.Probes(model, x, y, criterion, run_dir / "layers.csv", t.probe_every)
+            if t.probes
+            else probes.NoProbes()
+        ),
+        transfer=moved,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name}: CUDA is not available here; use cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.device=mps: MPS is not available here; use cpu or auto")
+    return torch.device(name)
+
+
+def subset(split: Split, n: int, seed: int) -> Split:
+    """n training examples, drawn with a fixed seed (the seeds' "overfit a small subset")."""
+    if n > len(split):
+        raise ConfigError(
+            f"trainer.overfit_subset={n}: more than the {len(split)} training examples there are"
+        )
+    pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
+    pick = pick.to(split.x.device)
+    return Split(split.x[pick], split.y[pick])
+
+
+def batch_size_of(value: int | str, n: int) -> int:
+    if value == "full":
+        return n
+    if value > n:
+        raise ConfigError(
+            f"trainer.batch_size={value}: larger than the training set ({n} "
+            "examples); use a smaller size or `full`"
+        )
+    return int(value)
+
+
+def epoch_order(t: DictConfig, data: datasets.Data, seed: int) -> EpochOrder:
+    c = t.curriculum
+    difficulty = SCORES[c.score](data.train.x, data.train.y) if c.epochs else None
+    return EpochOrder(
+        len(data.train),
+        shuffle=t.shuffle,
+        seed=seed,
+        difficulty=difficulty,
+        start=c.start,
+        epochs=c.epochs,
+    )
+
+
+def transfer_weights(model: nn.Module, init_from: str | None, freeze: int) -> dict | None:
+    """Transfer learning: load a finished run's matching weights, freeze the first layers."""
+    if not init_from and not freeze:
+        return None
+    result = None
+    if init_from:
+        state = records.load_checkpoint(Path(init_from).expanduser() / records.CHECKPOINT)
+        result = transfer.load_matching(model, state["model"])
+    return transfer.summary(init_from, result, transfer.freeze_first(model, freeze))
+
+
+def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
+    """channels_last for images on CUDA (faster convolutions with tensor cores)."""
+    if device.type == "cuda" and len(shape) == 3:
+        return torch.channels_last
+    return torch.preserve_format
+
+
+def autocast_for(device: torch.device, precision: str) -> Any:
+    if precision == "fp32":
+        return nullcontext()
+    if device.type != "cuda":
+        raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

@@ -1,0 +1,221 @@
+"""Looking inside the network, as the seeds do to explain a failure: per weight layer, the
+gradient norm (vanishing gradients), the weight norm, the update/weight ratio (about 1e-3 is
+healthy), the mean and std of its activations (cs231n's init experiment) and the fraction of
+dead ReLU units; and the sanity checks at the start of a run (initial loss ln C).
+
+Probes run on a fixed probe batch of training examples, without side effects on training:
+the random state and the BatchNorm running statistics are restored afterwards, so a run with
+probes computes the same numbers as one without.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dltricks.models.init import WEIGHT_LAYERS
+from dltricks.records import MetricsWriter
+
+LAYER_COLUMNS = [
+    "epoch",
+    "step",
+    "layer",
+    "index",
+    "kind",
+    "grad_norm",
+    "weight_norm",
+    "update_ratio",
+    "act_mean",
+    "act_std",
+    "dead_frac",
+]
+PROBED = (*WEIGHT_LAYERS, nn.RNNBase)
+NOT_ACTIVATIONS = (
+    *PROBED,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.Dropout,
+    nn.Identity,
+)
+RELU_LIKE = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU)  # "active" means output > 0
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, PROBED)]
+
+
+def _weights(module: nn.Module) -> list[torch.Tensor]:
+    return [p for n, p in module.named_parameters(recurse=False) if n.startswith("weight")]
+
+
+def _norm(tensors: list[torch.Tensor | None]) -> float:
+    present = [t.detach().float() for t in tensors if t is not None]
+    return math.sqrt(sum(float(t.pow(2).sum()) for t in present)) if present else math.nan
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return (
+        not list(module.children())
+        and not isinstance(module, NOT_ACTIVATIONS)
+        and type(module).__name__ != "ClassicDropout"
+    )
+
+
+class Probes:
+    """probes.before_step(last) before every update; probes.measure(epoch, step) at each
+    evaluation (epoch 0: at initialization, before any update)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        criterion: nn.Module,
+        path: Path,
+        every: int = 1,
+    ) -> None:
+        self.model, self.x, self.y, self.criterion, self.every = model, x, y, criterion, every
+        self.layers = weight_layers(model)
+        self.writer = MetricsWriter(path, LAYER_COLUMNS)
+        self.before: list[list[torch.Tensor]] | None = None
+
+    def before_step(self, last_in_epoch: bool) -> None:
+        """Keep the weights of the last update of an epoch: its ||delta w|| / ||w||."""
+        if last_in_epoch:
+            self.before = [[w.detach().clone() for w in _weights(m)] for _, m in self.layers]
+
+    def due(self, epoch: int) -> bool:
+        return epoch % self.every == 0
+
+    def measure(self, epoch: int, step: int) -> list[dict[str, Any]]:
+        grads, acts = self._probe_pass()
+        rows = []
+        for i, ((name, module), grad, act) in enumerate(zip(self.layers, grads, acts, strict=True)):
+            weights = _weights(module)
+            ratio = math.nan
+            if self.before is not None:
+                delta = [w.detach() - b for w, b in zip(weights, self.before[i], strict=True)]
+                ratio = _norm(delta) / max(_norm(self.before[i]), 1e-30)
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "layer": name,
+                    "index": i,
+                    "kind": type(module).__name__.lower(),
+                    "grad_norm": grad,
+                    "weight_norm": _norm(weights),
+                    "update_ratio": ratio,
+                    **act,
+                }
+            )
+        for row in rows:
+            self.writer.write(row)
+        self.writer.sync()
+        return rows
+
+    def _probe_pass(self) -> tuple[list[float], list[dict[str, float]]]:
+        """One forward and backward pass on the probe batch in train mode; the per-layer
+        gradient norms and the statistics of each layer's activation."""
+        model = self.model
+        events: list[tuple[str, Any, nn.Module]] = []
+        hooks = [
+            m.register_forward_hook(lambda mod, i, out: events.append(("w", out, mod)))
+            for _, m in self.layers
+        ]
+        hooks += [
+            m.register_forward_hook(lambda mod, i, out: events.append(("a", out, mod)))
+            for m in model.modules()
+            if _is_activation(m)
+        ]
+        buffers = {k: v.clone() for k, v in model.named_buffers()}
+        was_training = model.training
+        try:
+            with torch.random.fork_rng(devices=[]):  # training's random stream untouched
+                model.train()
+                model.zero_grad(set_to_none=True)
+                self.criterion(model(self.x), self.y).backward()
+        finally:
+            for h in hooks:
+                h.remove()
+            with torch.no_grad():
+                for k, v in model.named_buffers():
+                    v.copy_(buffers[k])  # BatchNorm running statistics as they were
+            model.train(was_training)
+        grads = [_norm([w.grad for w in _weights(m)]) for _, m in self.layers]
+        model.zero_grad(set_to_none=True)
+        return grads, [activation_stats(a) for a in _pair(events, len(self.layers))]
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _pair(events: list[tuple[str, Any, nn.Module]], n: int) -> list[tuple[torch.Tensor, nn.Module]]:
+    """Each weight layer's activation: the first activation that runs after it, before the
+    next weight layer (the output layer, which has none, reports its own outputs)."""
+    paired: list[tuple[torch.Tensor, nn.Module]] = []
+    has_act = True
+    for kind, out, module in events:
+        out = out[0] if isinstance(out, tuple) else out  # RNNs return (output, state)
+        if kind == "w":
+            paired.append((out, module))
+            has_act = False
+        elif paired and not has_act:
+            paired[-1] = (out, module)
+            has_act = True
+    return paired[:n]
+
+
+def activation_stats(pair: tuple[torch.Tensor, nn.Module]) -> dict[str, float]:
+    out, module = pair
+    a = out.detach().float()
+    dead = math.nan
+    if isinstance(module, RELU_LIKE):
+        # a unit (a feature, or a channel of a conv layer) is dead when it is never active
+        active = (a > 0).transpose(0, 1).flatten(1).any(dim=1)
+        dead = 1.0 - active.float().mean().item()
+    return {"act_mean": a.mean().item(), "act_std": a.std().item(), "dead_frac": dead}
+
+
+class NoProbes:
+    """trainer.probes=false: the loop pays nothing."""
+
+    def before_step(self, last_in_epoch: bool) -> None:
+        pass
+
+    def due(self, epoch: int) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+@torch.no_grad()
+def sanity(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    penalty: torch.Tensor | float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """cs231n's sanity checks before training: the initial loss of a C-class softmax is about
+    ln C (diffuse outputs), and a regularization penalty raises it."""
+    was_training = model.training
+    model.eval()
+    loss = nn.functional.cross_entropy(model(x).float(), y).item()
+    model.train(was_training)
+    expected = math.log(classes)
+    penalty = float(penalty)
+    return {
+        "initial_loss": loss,
+        "expected_loss": expected,
+        "initial_loss_ok": abs(loss - expected) <= tolerance,
+        "penalty": penalty,
+        "penalty_raises_loss": penalty > 0 if penalty else None,
+    }
