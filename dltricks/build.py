@@ -52,6 +52,7 @@ class Parts:
 def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
     t = cfg.trainer
     seed_everything(cfg.seed)
+    torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
     if t.threads:
         torch.set_num_threads(t.threads)
     device = pick_device(t.device)

@@ -8,6 +8,7 @@ and checked here, so bad input ends with one message and exit code 2, before any
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ commands:
                               dltricks train optimizer=adam activation=relu
   train -m [OVERRIDE ...]   a sweep over every combination, e.g.
                               dltricks train -m model.depth=20,56 model.residual=false,true
+  resume RUN_DIR [OVERRIDE ...]
+                            continue a run from its checkpoint, bit for bit
   report [PATH ...]         tables, plots and diagnosis from the files runs leave
   lr-find [OVERRIDE ...] [--steps N] [--out DIR]
                             the learning-rate range test: loss against an exponentially
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------- train
 
 
-def train(args: list[str]) -> int:
+def train_command(args: list[str]) -> int:
     """`dltricks train [hydra args]`: check the overrides, then run Hydra's app."""
     from hydra._internal.utils import get_args_parser
 
@@ -71,6 +74,8 @@ def train(args: list[str]) -> int:
     if not asks_only:
         try:
             check_command_line(parsed.overrides, multirun=parsed.multirun)
+            if not parsed.cfg:
+                check_output_dir(parsed.overrides, parsed.multirun)
         except ConfigError as err:
             return error(str(err))
     sys.argv = ["dltricks-train", *args]
@@ -89,6 +94,27 @@ def check_command_line(overrides: list[str], multirun: bool) -> None:
         return  # a search space is sampled by its sweeper: each job checks itself
     for job in sweep_jobs(overrides):
         config.load(job)
+
+
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The run (or sweep) dir must be creatable: say so now, not in a Hydra traceback."""
+    from pathlib import Path
+
+    from dltricks.config import ConfigError
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".dltricks-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        name = f"{key}={folder}" if given else f"the output folder {folder.resolve()}"
+        raise ConfigError(
+            f"{name}: cannot write there ({err.strerror}); pick another with {key}=DIR"
+        ) from None
 
 
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:
@@ -135,13 +161,32 @@ def train_job(cfg) -> dict | None:
             config.load(job.overrides)  # the single-run path checked these before Hydra ran
         return train.run(cfg, job)
     except BadInput as err:
-        train.record_failure(job, f"bad input: {err}")
+        if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
+            train.record_failure(job, f"bad input: {err}")
         if multirun:
             print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)
             return None
         sys.exit(error(str(err)))
+    except train.Interrupted as stop:
+        print(
+            f"dltricks: interrupted ({stop}); checkpoint saved: dltricks resume {job.run_dir}",
+            file=sys.stderr,
+        )
+        if multirun:
+            return None
+        sys.exit(128 + stop.signum)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as err:  # a full disk, an output folder gone: one line, no traceback
+        where = f" {err.filename}" if err.filename else ""
+        print(
+            f"dltricks: error: cannot write{where}: {err.strerror or err}; the last "
+            f"checkpoint in {job.run_dir} is intact",
+            file=sys.stderr,
+        )
+        if multirun:
+            return None
+        sys.exit(EXIT_INTERNAL)
     except Exception as err:
         if multirun:  # recorded as failed by train.run (or here, if it failed before)
             train.record_failure(job, f"{type(err).__name__}: {err}", overwrite=False)
@@ -150,6 +195,40 @@ def train_job(cfg) -> dict | None:
             )
             return None
         raise
+
+
+# ---------------------------------------------------------------- resume
+
+
+def resume(args: list[str]) -> int:
+    """`dltricks resume RUN_DIR [OVERRIDE ...]`: continue a run in its own directory, with
+    its own overrides (and a new trainer.epochs, say). Checked before Hydra writes anything
+    into the run dir: a refused resume leaves the run as it was."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from dltricks import config, records, train
+    from dltricks.errors import BadInput
+
+    if not args or args[0].startswith("-"):
+        return error("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
+    run_dir = Path(args[0])
+    try:
+        state = records.load_checkpoint(run_dir / records.CHECKPOINT)
+        saved = records.read_json(run_dir / records.SUMMARY).get("overrides", [])
+    except BadInput as err:
+        return error(str(err))
+    except (OSError, ValueError):
+        return error(f"{run_dir}: no readable summary.json (not a dltricks run dir?)")
+    given = {o.split("=", 1)[0] for o in args[1:]}
+    overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
+    try:
+        cfg = config.load([*overrides, f"trainer.resume={run_dir}"])
+        train.check_same_config(state["config"], OmegaConf.to_yaml(cfg))
+    except BadInput as err:
+        return error(str(err))
+    return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
 
 
 # ---------------------------------------------------------------- report
@@ -250,8 +329,9 @@ def lr_find(args: list[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "train": train,
+    "train": train_command,
     "report": report,
+    "resume": resume,
     "lr-find": lr_find,
     "schedule": schedule,
 }

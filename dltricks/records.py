@@ -7,6 +7,7 @@ newline-terminated write, flushed; summary.json is replaced atomically (temp fil
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -147,10 +148,18 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # the previous checkpoint stays as it was
+        if isinstance(err, RuntimeError) and "pos" in str(err):  # torch's short write
+            raise OSError(
+                errno.EIO, "the write stopped short (disk full or a file size limit?)", str(path)
+            ) from None
+        raise
     os.replace(tmp, path)
 
 
@@ -172,3 +181,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise BadFile(f"{path}: refused, not a dltricks checkpoint")
     return state
+
+
+def keep_rows(path: Path, keep: Any) -> None:
+    """Rewrite a CSV (atomically) with only its whole rows for which keep(row dict) is true:
+    a resumed run drops the rows written after its checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        return
+    header, rows, _ = read_csv_rows(path)
+    kept = [r for r in rows if keep(dict(zip(header, r, strict=True)))]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

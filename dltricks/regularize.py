@@ -51,6 +51,13 @@ class Regularizer:
         """At the end of training: restore what the trick kept (best weights); a summary."""
         return None
 
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep for a resumed run to continue exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
 
 class Regularization(Regularizer):
     """The regularizers a run picked, applied in the order they are listed."""
@@ -88,6 +95,13 @@ class Regularization(Regularizer):
     def finish(self, model):
         done = {type(p).__name__: s for p in self.parts if (s := p.finish(model)) is not None}
         return done or None
+
+    def state_dict(self):
+        return {str(i): p.state_dict() for i, p in enumerate(self.parts)}
+
+    def load_state_dict(self, state):
+        for i, p in enumerate(self.parts):
+            p.load_state_dict(state[str(i)])
 
 
 class L2(Regularizer):
@@ -223,6 +237,18 @@ class EarlyStopping(Regularizer):
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
         return {"best_epoch": self.best_epoch, "monitor": self.monitor, "best": self.best}
+
+    def state_dict(self):
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_evals": self.bad_evals,
+            "best_state": self.best_state,
+        }
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.bad_evals, self.best_state = state["bad_evals"], state["best_state"]
 
 
 class Augment(Regularizer):

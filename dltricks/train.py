@@ -10,7 +10,10 @@ import logging
 import math
 import os
 import platform
+import signal
 import socket
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dltricks import __version__, console, optim, probes, records
+from dltricks import __version__, checkpoint, console, optim, probes, records
 from dltricks import data as datasets
 from dltricks.build import build
+from dltricks.checkpoint import Position
+from dltricks.config import ConfigError
 from dltricks.data import Split
 
 log = logging.getLogger("dltricks")
@@ -39,40 +44,71 @@ class Job:
     overrides: list[str] = field(default_factory=list)
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: the run saved a checkpoint and stops (exit 128 + signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
-    """Train one model as `cfg` says; write metrics.csv and summary.json to job.run_dir."""
+    """Train one model as `cfg` says; write metrics.csv and summary.json to job.run_dir.
+    With trainer.resume=RUN_DIR, continue that run from its checkpoint, bit for bit."""
     start = time.perf_counter()
     t = cfg.trainer
     p = build(cfg, job.run_dir, job.choices.get("model", "model"))
     data, model, optimizer, reg, probe = p.data, p.model, p.optimizer, p.reg, p.probes
-    summary = new_summary(cfg, job, model, p.device)
-    summary["transfer"] = p.transfer
-    summary["sanity"] = check_sanity(p, t.sanity_tolerance)
+    config_yaml = OmegaConf.to_yaml(cfg)
     summary_path = job.run_dir / records.SUMMARY
+    if t.resume:
+        pos, summary = resume(p, cfg, job, config_yaml)
+    else:
+        pos, summary = Position(), new_summary(cfg, job, model, p.device)
+        summary.update(transfer=p.transfer, sanity=check_sanity(p, t.sanity_tolerance))
     records.write_json_atomic(summary_path, summary)
     print(
         f"dltricks: {data.name} ({len(data.train)}/{len(data.val)}/{len(data.test)}), "
         f"{summary['params']:,} parameters, {p.device}, {p.total_steps} steps -> {job.run_dir}",
         flush=True,
     )
+    step, seen, train_seconds, best, last = (
+        pos.step,
+        pos.seen,
+        pos.train_seconds,
+        pos.best,
+        pos.last,
+    )
+    epoch, status = pos.epoch - 1, "completed"
 
-    step, epoch, status, last, best = 0, 0, "completed", None, None
-    seen, train_seconds = 0, 0.0  # training examples and seconds, for samples/s
+    def save(epoch: int, batch: int = 0, visit: Any = None, loss_sum: float = 0.0) -> None:
+        """A checkpoint of the loop about to train `batch` of `epoch`."""
+        here = Position(epoch, batch, visit, step, seen, train_seconds, loss_sum, best, last)
+        records.save_checkpoint(
+            job.run_dir / records.CHECKPOINT, checkpoint.capture(p, here, config_yaml)
+        )
+
     extra = list(optim.stats(optimizer))  # e.g. SWATS' switch step: more metrics columns
     metrics = records.MetricsWriter(job.run_dir / records.METRICS, records.METRIC_COLUMNS + extra)
+    stop = StopRequest()  # SIGINT/SIGTERM: checkpoint at the next batch, then exit
     try:
-        if probe.due(0):
+        if probe.due(0) and not t.resume:
             probe.measure(0, 0)  # the network at initialization (cs231n's init table)
         batches = math.ceil(len(data.train) / p.batch_size)
-        with metrics, console.Progress(t.epochs, batches) as progress:
-            for epoch in range(1, t.epochs + 1):
+        with stop, metrics, console.Progress(t.epochs, batches) as progress:
+            for epoch in range(pos.epoch, t.epochs + 1):
                 epoch_start = time.perf_counter()
                 progress.epoch_start()
                 model.train()
-                visit = p.order(epoch).to(p.device)  # shuffled; the easy part in a curriculum
+                # this epoch's order: shuffled, the easy part in a curriculum (or as saved)
+                visit = p.order(epoch).to(p.device) if pos.visit is None else pos.visit
                 xs, ys = data.train.x[visit], data.train.y[visit]
-                loss_sum = torch.zeros((), device=p.device)  # summed on the device: no sync
-                for i in range(0, len(ys), p.batch_size):
+                loss_sum = torch.full((), pos.loss_sum, device=p.device)  # summed on device
+                for i in range(pos.batch, len(ys), p.batch_size):
+                    if stop.signum:
+                        train_seconds += time.perf_counter() - epoch_start
+                        save(epoch, i, visit, loss_sum.item())
+                        raise Interrupted(stop.signum)
                     x, y = reg.perturb(xs[i : i + p.batch_size], ys[i : i + p.batch_size])
                     lr = optim.set_lr(optimizer, p.schedule(step, p.total_steps))
                     with p.autocast:
@@ -88,45 +124,44 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     loss_sum += loss.detach()
                     step, seen = step + 1, seen + len(y)
                     progress.batch()
+                pos = Position()  # only the first epoch after a resume starts mid-way
                 train_seconds += time.perf_counter() - epoch_start
-                if epoch % t.eval_every and epoch != t.epochs:
-                    continue
-                row = {
-                    "epoch": epoch,
-                    "step": step,
-                    "lr": lr,
-                    **evaluate_splits(model, data),
-                    "grad_norm": grad_norm(p.params),
-                    "train_loss_running": (loss_sum / math.ceil(len(ys) / p.batch_size)).item(),
-                    "epoch_s": time.perf_counter() - epoch_start,
-                    "samples_per_s": seen / max(train_seconds, 1e-9),
-                    **optim.stats(optimizer),
-                }
-                metrics.write(row)
-                metrics.sync()
-                progress.evaluation(row)
-                if probe.due(epoch):
-                    probe.measure(epoch, step)
-                if not all(math.isfinite(row[k]) for k in ("train_loss", "train_loss_running")):
-                    status, summary["diverged_at_step"] = "diverged", step
-                    break
-                last = row
-                if best is None or row["val_err"] < best["val_err"]:
-                    best = row
-                if reg.should_stop(row, model):
-                    status = "early_stopped"
-                    break
+                if epoch % t.eval_every == 0 or epoch == t.epochs:
+                    row = {
+                        "epoch": epoch,
+                        "step": step,
+                        "lr": lr,
+                        **evaluate_splits(model, data),
+                        "grad_norm": grad_norm(p.params),
+                        "train_loss_running": (loss_sum / math.ceil(len(ys) / p.batch_size)).item(),
+                        "epoch_s": time.perf_counter() - epoch_start,
+                        "samples_per_s": seen / max(train_seconds, 1e-9),
+                        **optim.stats(optimizer),
+                    }
+                    metrics.write(row)
+                    metrics.sync()
+                    progress.evaluation(row)
+                    if probe.due(epoch):
+                        probe.measure(epoch, step)
+                    if not all(math.isfinite(row[k]) for k in ("train_loss", "train_loss_running")):
+                        status, summary["diverged_at_step"] = "diverged", step
+                        break
+                    last = row
+                    if best is None or row["val_err"] < best["val_err"]:
+                        best = row
+                    if reg.should_stop(row, model):
+                        status = "early_stopped"
+                        break
+                if t.checkpoint_every and epoch % t.checkpoint_every == 0 and epoch < t.epochs:
+                    save(epoch + 1)
         kept = reg.finish(model)
-        records.save_checkpoint(
-            job.run_dir / records.CHECKPOINT,
-            {"model": model.state_dict(), "epoch": epoch, "step": step},
-        )
+        save(epoch + 1)  # the end: `dltricks resume RUN_DIR trainer.epochs=MORE` goes on from here
         final = evaluate_splits(model, data) if kept and status != "diverged" else last
         summary.update(regularization=kept, optimizer_stats=optim.stats(optimizer) or None)
         if t.overfit_subset:
             summary["overfit"] = overfit_verdict(t.overfit_subset, final, t.overfit_loss)
-    except KeyboardInterrupt:
-        status, final = "interrupted", last
+    except (Interrupted, KeyboardInterrupt):
+        status, final, epoch = "interrupted", last, epoch - 1  # epochs completed
         raise
     except Exception as err:
         status, final = "failed", last
@@ -140,12 +175,95 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
             steps=step,
             final=final and final_metrics(final),
             best=best and {k: best[k] for k in ("epoch", "val_err", "test_err")},
-            wall_s=time.perf_counter() - start,
+            wall_s=summary.get("wall_s_before", 0.0) + time.perf_counter() - start,
             samples_per_s=seen / max(train_seconds, 1e-9),
         )
-        records.write_json_atomic(summary_path, summary)
+        write_summary_last(summary_path, summary)
     print(console.result_line(summary, job.run_dir), flush=True)
     return summary
+
+
+def resume(p: Any, cfg: DictConfig, job: Job, config_yaml: str) -> tuple[Position, dict]:
+    """Restore the run in trainer.resume from its checkpoint: the same config (but for the
+    epoch budget), its rows of metrics.csv/layers.csv up to the checkpoint, its summary."""
+    run_dir = Path(cfg.trainer.resume).expanduser()
+    state = records.load_checkpoint(run_dir / records.CHECKPOINT)
+    check_same_config(state["config"], config_yaml)
+    pos = checkpoint.restore(p, state)
+    for name in (records.METRICS, "layers.csv"):  # rows written after the checkpoint go
+        records.keep_rows(job.run_dir / name, lambda row: int(row["epoch"]) < pos.epoch)
+    path = run_dir / records.SUMMARY
+    try:
+        summary = records.read_json(path)
+    except (OSError, ValueError):
+        summary = new_summary(cfg, job, p.model, p.device)
+    summary.update(
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        wall_s_before=summary.get("wall_s", 0.0),
+    )
+    summary.setdefault("resumed", []).append(
+        {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step}
+    )
+    print(f"dltricks: resuming {run_dir} at epoch {pos.epoch}, step {pos.step}", flush=True)
+    return pos, summary
+
+
+# Keys a resumed run may change: how long it trains, and how often it saves.
+RESUMABLE_CHANGES = ("trainer.epochs", "trainer.resume", "trainer.checkpoint_every")
+
+
+def check_same_config(saved_yaml: str, config_yaml: str) -> None:
+    import yaml
+
+    from dltricks.report.runs import flatten
+
+    saved = flatten(yaml.safe_load(saved_yaml))
+    now = flatten(yaml.safe_load(config_yaml))
+    changed = [
+        f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
+        for k in sorted(set(saved) | set(now))
+        if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        raise ConfigError(
+            "trainer.resume: the config differs from the run's (only "
+            f"{', '.join(RESUMABLE_CHANGES[:1])} may change): " + "; ".join(changed)
+        )
+
+
+class StopRequest:
+    """While active, SIGINT and SIGTERM set `signum` instead of killing the process, so the
+    loop can save a checkpoint at the next batch; a second SIGINT stops at once."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+def write_summary_last(path: Path, summary: dict) -> None:
+    """The final summary; a full disk must not hide the error that ended the run."""
+    summary.pop("wall_s_before", None)
+    try:
+        records.write_json_atomic(path, summary)
+    except OSError as err:
+        print(f"dltricks: error: cannot write {path}: {err.strerror}", file=sys.stderr)
 
 
 def check_sanity(p: Any, tolerance: float) -> dict[str, Any]:

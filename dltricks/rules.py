@@ -1,0 +1,188 @@
+"""The value ranges of the config, as a table (RULES), and the choices that are fine alone
+but not together (COMBINATIONS). config.validate applies both to the composed config."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from omegaconf import DictConfig
+
+from dltricks.errors import ConfigError
+
+# A rule: (key pattern, test, what the value must be). fnmatch patterns over dotted keys.
+Rule = tuple[str, Callable[[Any], bool], str]
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x: Any) -> bool:
+    return _num(x) and x > 0
+
+
+def _non_negative(x: Any) -> bool:
+    return _num(x) and x >= 0
+
+
+def _fraction(x: Any) -> bool:  # [0, 1)
+    return _num(x) and 0 <= x < 1
+
+
+def _unit(x: Any) -> bool:  # (0, 1]
+    return _num(x) and 0 < x <= 1
+
+
+def _int_at_least(n: int) -> Callable[[Any], bool]:
+    return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
+
+
+RULES: list[Rule] = [
+    ("seed", _int_at_least(0), "an integer >= 0"),
+    ("trainer.epochs", _int_at_least(1), "an integer >= 1"),
+    (
+        "trainer.batch_size",
+        lambda x: x == "full" or _int_at_least(1)(x),
+        "an integer >= 1 or `full`",
+    ),
+    ("trainer.eval_every", _int_at_least(1), "an integer >= 1"),
+    ("trainer.checkpoint_every", _int_at_least(0), "an integer >= 0"),
+    ("trainer.threads", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
+    (
+        "trainer.device",
+        lambda x: bool(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(x))),
+        "auto, cpu, mps, cuda or cuda:N",
+    ),
+    ("trainer.precision", lambda x: x in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    ("trainer.curriculum.epochs", _int_at_least(0), "an integer >= 0"),
+    ("trainer.probe_every", _int_at_least(1), "an integer >= 1"),
+    ("trainer.sanity_tolerance", _positive, "a number > 0"),
+    ("trainer.overfit_subset", _int_at_least(0), "an integer >= 0 (0: off)"),
+    ("trainer.overfit_loss", _positive, "a number > 0"),
+    ("trainer.curriculum.start", lambda x: _num(x) and 0 < x <= 1, "a fraction in (0, 1]"),
+    ("trainer.curriculum.score", lambda x: x in ("class_distance",), "class_distance"),
+    ("model.depth", _int_at_least(2), "an integer >= 2"),
+    ("model.width", _int_at_least(1), "an integer >= 1"),
+    ("model.block", lambda x: x in ("post", "pre"), "post or pre"),
+    ("model.freeze", _int_at_least(0), "an integer >= 0"),
+    ("model.cell", lambda x: x in ("rnn", "gru", "lstm"), "rnn, gru or lstm"),
+    ("model.hidden", _int_at_least(1), "an integer >= 1"),
+    ("model.layers", _int_at_least(1), "an integer >= 1"),
+    ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
+    (
+        "data.preprocess",
+        lambda x: x in ("none", "center", "standardize", "whiten"),
+        "none, center, standardize or whiten",
+    ),
+    ("optimizer.lr", _positive, "a number > 0"),
+    ("optimizer.momentum", _fraction, "a number in [0, 1)"),
+    ("optimizer.weight_decay", _non_negative, "a number >= 0"),
+    ("optimizer.eps", _positive, "a number > 0"),
+    (
+        "optimizer.betas",
+        lambda b: len(b) == 2 and all(_fraction(x) for x in b),
+        "two numbers in [0, 1), e.g. [0.9,0.999]",
+    ),
+    (
+        "optimizer.lookahead.k",
+        lambda x: x is None or _int_at_least(1)(x),
+        "an integer >= 1 (or null: no lookahead)",
+    ),
+    ("optimizer.lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
+    ("optimizer.final_lr", _positive, "a number > 0"),
+    ("optimizer.gamma", lambda x: _num(x) and 0 < x < 1, "a number in (0, 1)"),
+    ("optimizer.switch_eps", _positive, "a number > 0"),
+    ("optimizer.rho", _fraction, "a number in [0, 1)"),
+    ("optimizer.alpha", _fraction, "a number in [0, 1)"),
+    ("optimizer.lr_decay", _non_negative, "a number >= 0"),
+    ("optimizer.initial_accumulator_value", _non_negative, "a number >= 0"),
+    ("optimizer.momentum_decay", _non_negative, "a number >= 0"),
+    ("init.std", _positive, "a number > 0"),
+    ("init.gain", lambda x: x == "auto" or _positive(x), "`auto` or a number > 0"),
+    ("init.distribution", lambda x: x in ("normal", "uniform"), "normal or uniform"),
+    ("init.mode", lambda x: x in ("fan_in", "fan_out"), "fan_in or fan_out"),
+    ("schedule.warmup_steps", _int_at_least(0), "an integer >= 0"),
+    ("activation.negative_slope", _non_negative, "a number >= 0"),
+    ("activation.alpha", _positive, "a number > 0"),
+    ("activation.pieces", _int_at_least(1), "an integer >= 1"),
+    ("norm.eps", _positive, "a number > 0"),
+    ("norm.momentum", lambda x: x is None or (_num(x) and 0 <= x <= 1), "a number in [0, 1]"),
+    ("loss.label_smoothing", lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)"),
+    ("regularization.l1.lambda", _non_negative, "a number >= 0"),
+    ("regularization.l2.lambda", _non_negative, "a number >= 0"),
+    ("regularization.weight_decay.weight_decay", _non_negative, "a number >= 0"),
+    ("regularization.dropout.p", _fraction, "a probability in [0, 1)"),
+    ("regularization.dropout.input_p", _fraction, "a probability in [0, 1)"),
+    ("regularization.dropout.mode", lambda x: x in ("inverted", "classic"), "inverted or classic"),
+    ("regularization.early_stopping.patience", _int_at_least(1), "an integer >= 1"),
+    ("regularization.early_stopping.min_delta", _non_negative, "a number >= 0"),
+    (
+        "regularization.early_stopping.monitor",
+        lambda x: x in ("val_loss", "val_err"),
+        "val_loss or val_err",
+    ),
+    ("regularization.grad_clip.max_norm", _positive, "a number > 0"),
+    ("regularization.gradient_noise.eta", _non_negative, "a number >= 0"),
+    ("regularization.gradient_noise.gamma", _non_negative, "a number >= 0"),
+    ("regularization.augment.noise_std", _non_negative, "a number >= 0"),
+    ("regularization.augment.shift", _int_at_least(0), "an integer >= 0"),
+    ("regularization.weight_noise.std", _non_negative, "a number >= 0"),
+    ("regularization.adversarial.eps", _non_negative, "a number >= 0"),
+    ("schedule.curve.final", lambda x: _num(x) and 0 <= x <= 1, "a number in [0, 1]"),
+    ("schedule.curve.every", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.gamma", _unit, "a factor in (0, 1]"),
+    (
+        "schedule.curve.milestones",
+        lambda m: all(_unit(x) for x in m),
+        "fractions of training in (0, 1], e.g. [0.5,0.75]",
+    ),
+    ("schedule.curve.low", _unit, "a factor in (0, 1]"),
+    ("schedule.curve.period", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.t0", _unit, "a fraction of training in (0, 1]"),
+    ("schedule.curve.t_mult", lambda x: _num(x) and x >= 1, "a number >= 1"),
+    ("schedule.curve.peak_at", lambda x: _num(x) and 0 < x <= 0.5, "a fraction in (0, 0.5]"),
+]
+
+
+def check_values(cfg: DictConfig, leaves: Iterator[tuple[str, Any]]) -> None:
+    """Every (dotted key, value) leaf against RULES, then the COMBINATIONS of choices."""
+    for key, value in leaves:
+        for pattern, test, wanted in RULES:
+            if fnmatch.fnmatchcase(key, pattern) and not _safe(test, value):
+                raise ConfigError(f"{key}={value}: must be {wanted}")
+    for check in COMBINATIONS:
+        check(cfg)
+
+
+def _convnet_depth(cfg: DictConfig) -> None:
+    if str(cfg.model.get("_target_", "")).endswith("ConvNet"):
+        depth = cfg.model.depth
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(
+                f"model.depth={depth}: a convnet (CIFAR ResNet) has depth 6n+2, "
+                "e.g. 20, 32, 44, 56 or 110"
+            )
+
+
+def _maxout_pre_activation(cfg: DictConfig) -> None:
+    if "pieces" in cfg.activation and cfg.model.get("block") == "pre":
+        raise ConfigError(
+            "activation=maxout with model.block=pre: a pre-activation block applies the "
+            "activation to its input, which maxout would shrink k-fold; use model.block=post"
+        )
+
+
+# Checks of choices that are fine alone but not together.
+COMBINATIONS = [_convnet_depth, _maxout_pre_activation]
+
+
+def _safe(test: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(test(value))
+    except (TypeError, ValueError):
+        return False
