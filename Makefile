@@ -13,7 +13,7 @@ ARGS ?=
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev,sweep,search]'
 	touch $(STAMP)
 
 .PHONY: help
@@ -46,8 +46,13 @@ format: $(STAMP) ## ruff: fix what it can and format
 	$(BIN)/ruff format dltricks tests benchmarks
 
 .PHONY: sweep
-sweep: $(STAMP) ## a small example sweep: depth x residual x 2 seeds
-	$(BIN)/dltricks train -m model.depth=4,12 model.residual=false,true seed=0,1 trainer.epochs=5 $(ARGS)
+sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 seeds
+	$(BIN)/dltricks train -m hydra/launcher=joblib model.depth=4,12 model.residual=false,true \
+		seed=0,1 trainer.epochs=5 $(ARGS)
+
+.PHONY: search
+search: $(STAMP) ## random search in log space (Optuna, TPE): lr and L2 strength, 20 trials
+	$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
 
 .PHONY: report
 report: $(STAMP) ## report on the newest sweep or run under outputs/

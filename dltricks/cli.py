@@ -105,6 +105,16 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
     folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
+    if (
+        given
+        and not multirun
+        and (folder / "summary.json").exists()
+        and not any(o.startswith("trainer.resume=") for o in overrides)
+    ):
+        raise ConfigError(
+            f"hydra.run.dir={folder}: already holds a run; continue it with "
+            f"`dltricks resume {folder}` or pick another dir"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".dltricks-write-test-{os.getpid()}"
@@ -129,72 +139,17 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 
 
 def run_hydra_app() -> int:
+    """Hydra's app on sys.argv; a sweep's exit code says whether every job completed."""
     import hydra
+
+    from dltricks import job, sweep
 
     @hydra.main(version_base="1.3", config_path="pkg://dltricks.conf", config_name="config")
     def app(cfg):
-        return train_job(cfg)
+        return job.main(cfg)
 
     app()
-    return EXIT_OK
-
-
-def train_job(cfg) -> dict | None:
-    """One Hydra job: train, and turn the outcome into the documented exit codes.
-
-    In a sweep, a job's failure is recorded in its summary.json and the sweep goes on."""
-    from pathlib import Path
-
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from dltricks import config, train
-    from dltricks.errors import BadInput
-
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
-    choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
-    job = train.Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
-    try:
-        if multirun:
-            config.load(job.overrides)  # the single-run path checked these before Hydra ran
-        return train.run(cfg, job)
-    except BadInput as err:
-        if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
-            train.record_failure(job, f"bad input: {err}")
-        if multirun:
-            print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)
-            return None
-        sys.exit(error(str(err)))
-    except train.Interrupted as stop:
-        print(
-            f"dltricks: interrupted ({stop}); checkpoint saved: dltricks resume {job.run_dir}",
-            file=sys.stderr,
-        )
-        if multirun:
-            return None
-        sys.exit(128 + stop.signum)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as err:  # a full disk, an output folder gone: one line, no traceback
-        where = f" {err.filename}" if err.filename else ""
-        print(
-            f"dltricks: error: cannot write{where}: {err.strerror or err}; the last "
-            f"checkpoint in {job.run_dir} is intact",
-            file=sys.stderr,
-        )
-        if multirun:
-            return None
-        sys.exit(EXIT_INTERNAL)
-    except Exception as err:
-        if multirun:  # recorded as failed by train.run (or here, if it failed before)
-            train.record_failure(job, f"{type(err).__name__}: {err}", overwrite=False)
-            print(
-                f"dltricks: job {hc.job.num} failed: {type(err).__name__}: {err}", file=sys.stderr
-            )
-            return None
-        raise
+    return sweep.exit_code
 
 
 # ---------------------------------------------------------------- resume

@@ -211,7 +211,12 @@ def resume(p: Any, cfg: DictConfig, job: Job, config_yaml: str) -> tuple[Positio
 
 
 # Keys a resumed run may change: how long it trains, and how often it saves.
-RESUMABLE_CHANGES = ("trainer.epochs", "trainer.resume", "trainer.checkpoint_every")
+RESUMABLE_CHANGES = (
+    "trainer.epochs",
+    "trainer.resume",
+    "trainer.checkpoint_every",
+    "trainer.threads",
+)
 
 
 def check_same_config(saved_yaml: str, config_yaml: str) -> None:

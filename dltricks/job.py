@@ -1,0 +1,93 @@
+"""One Hydra job: from Hydra's runtime config to train.run, and its outcome to what the
+caller expects. A single run exits with the documented codes (2 bad input, 130/143
+interrupted, 1 a full disk or an internal error). A sweep's job never ends the sweep: its
+outcome goes into its summary.json, and it returns the objective for the sweeper."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from dltricks import config, sweep, train
+from dltricks.errors import BadInput
+
+EXIT_INTERNAL, EXIT_BAD_INPUT = 1, 2
+
+
+def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
+    job = train.Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
+    if hc.mode == RunMode.MULTIRUN:
+        return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher))
+    return single_job(cfg, job)
+
+
+def single_job(cfg: DictConfig, job: train.Job) -> float:
+    try:
+        return sweep.objective(train.run(cfg, job))
+    except BadInput as err:
+        if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
+            train.record_failure(job, f"bad input: {err}")
+        print(f"dltricks: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except train.Interrupted as stop:
+        print(
+            f"dltricks: interrupted ({stop}); checkpoint saved: dltricks resume {job.run_dir}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as err:  # a full disk, an output folder gone: one line, no traceback
+        print(
+            f"dltricks: error: {cannot_write(err)}; the last checkpoint in {job.run_dir} is intact",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+def sweep_job(cfg: DictConfig, job: train.Job, num: int, threads: int | None) -> float:
+    """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
+    state, summary = sweep.previous(job.run_dir, job.overrides)
+    if state == "finished":
+        print(f"dltricks: job {num} already {summary['status']}: skipped", flush=True)
+        return sweep.objective(summary)
+    if state == "other":
+        print(
+            f"dltricks: job {num} refused: {job.run_dir} holds a run of other overrides "
+            f"({' '.join(summary.get('overrides', []))}); use a new sweep dir",
+            file=sys.stderr,
+        )
+        return float("nan")
+    with open_dict(cfg):
+        if state == "resume":
+            cfg.trainer.resume = str(job.run_dir)
+        if threads and not cfg.trainer.threads:
+            cfg.trainer.threads = threads  # parallel jobs x threads = cores
+    try:
+        config.load(job.overrides)  # a single run checked these before Hydra started
+        return sweep.objective(train.run(cfg, job))
+    except train.Interrupted as stop:  # Ctrl-C or SIGTERM ends the whole sweep
+        print(
+            f"dltricks: job {num} interrupted ({stop}): re-run the sweep into the same "
+            "sweep dir to resume",
+            file=sys.stderr,
+        )
+        sys.exit(128 + stop.signum)
+    except Exception as err:  # recorded, reported, and the next job runs
+        message = cannot_write(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        train.record_failure(job, message, overwrite=isinstance(err, BadInput))
+        print(f"dltricks: job {num} failed: {message}", file=sys.stderr)
+        return float("nan")
+
+
+def cannot_write(err: OSError) -> str:
+    where = f" {err.filename}" if err.filename else ""
+    return f"cannot write{where}: {err.strerror or err}"
