@@ -104,7 +104,10 @@ def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
         batch_size=batch_size,
         order=order,
         total_steps=sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1)),
-        schedule=schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps),
+        schedule=schedules.scaled(
+            schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps),
+            t.lr_scale,
+        ),
         autocast=autocast_for(device, t.precision),
         scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
         probes=(

@@ -27,7 +27,7 @@ class Position:
     step: int = 0
     seen: int = 0
     train_seconds: float = 0.0
-    loss_sum: float = 0.0
+    losses: torch.Tensor | None = None  # this epoch's minibatch losses so far
     best: dict | None = None
     last: dict | None = None
     extra: dict = field(default_factory=dict)

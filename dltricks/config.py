@@ -7,6 +7,7 @@ config raises ConfigError, whose message names the key and how to fix it (exit c
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Iterator
@@ -290,4 +291,9 @@ def instantiate(node: DictConfig, *args: Any, **kwargs: Any) -> Any:
     check_targets(node)
     if any(k in node for k in CODE_KEYS):
         node = OmegaConf.masked_copy(node, [k for k in node if k not in CODE_KEYS])
-    return hydra_instantiate(node, *args, **kwargs)
+    made = hydra_instantiate(node, *args, **kwargs)
+    if isinstance(made, functools.partial):
+        # Hydra >= 1.3.3 wraps partials in a class that re-authorizes its target on every
+        # call (a schedule is called every step); the target passed our allow-list above.
+        made = functools.partial(made.func, *made.args, **made.keywords)
+    return made

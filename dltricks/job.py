@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from dltricks import config, sweep, train
+from dltricks import config, sweep
 from dltricks.errors import BadInput
 
 EXIT_INTERNAL, EXIT_BAD_INPUT = 1, 2
@@ -19,6 +20,8 @@ EXIT_INTERNAL, EXIT_BAD_INPUT = 1, 2
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from dltricks import train  # imports torch: not before Hydra has parsed --help
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
@@ -29,7 +32,9 @@ def main(cfg: DictConfig) -> float | None:
     return single_job(cfg, job)
 
 
-def single_job(cfg: DictConfig, job: train.Job) -> float:
+def single_job(cfg: DictConfig, job: Any) -> float:
+    from dltricks import train
+
     try:
         return sweep.objective(train.run(cfg, job))
     except BadInput as err:
@@ -53,8 +58,10 @@ def single_job(cfg: DictConfig, job: train.Job) -> float:
         sys.exit(EXIT_INTERNAL)
 
 
-def sweep_job(cfg: DictConfig, job: train.Job, num: int, threads: int | None) -> float:
+def sweep_job(cfg: DictConfig, job: Any, num: int, threads: int | None) -> float:
     """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
+    from dltricks import train
+
     state, summary = sweep.previous(job.run_dir, job.overrides)
     if state == "finished":
         print(f"dltricks: job {num} already {summary['status']}: skipped", flush=True)

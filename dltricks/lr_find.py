@@ -64,7 +64,7 @@ def range_test(
             x, y = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = p.criterion(p.forward(x), y) + p.reg.penalty(p.weights)
+        loss = p.reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

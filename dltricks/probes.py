@@ -115,8 +115,7 @@ class Probes:
                 }
             )
         for row in rows:
-            self.writer.write(row)
-        self.writer.sync()
+            self.writer.write(row)  # flushed per row; fsynced once, when the run closes it
         return rows
 
     def _probe_pass(self) -> tuple[list[float], list[dict[str, float]]]:

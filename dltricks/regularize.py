@@ -6,7 +6,7 @@ ones a run picked. The loop calls every place unconditionally, and a place no tr
 the identity, so the loop has no branch per option:
 
     x, y = reg.perturb(x, y)                      # augment, FGSM, weight noise
-    loss = criterion(model(x), y) + reg.penalty(weights)
+    loss = reg.add_penalty(criterion(model(x), y), weights)
     loss.backward(); reg.on_gradients(params, step); optimizer.step(); reg.after_step(...)
     if reg.should_stop(metrics, model): break    # early stopping
 """
@@ -80,6 +80,11 @@ class Regularization(Regularizer):
 
     def penalty(self, weights):
         return sum((p.penalty(weights) for p in self.parts), start=0.0)
+
+    def add_penalty(self, loss: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """loss + the penalties; the loss itself when no trick penalizes (no extra op)."""
+        penalized = [p for p in self.parts if type(p).penalty is not Regularizer.penalty]
+        return loss + sum(p.penalty(weights) for p in penalized) if penalized else loss
 
     def on_gradients(self, params, step):
         for p in self.parts:

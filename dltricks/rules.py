@@ -60,6 +60,7 @@ RULES: list[Rule] = [
     ("trainer.precision", lambda x: x in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     ("trainer.curriculum.epochs", _int_at_least(0), "an integer >= 0"),
     ("trainer.probe_every", _int_at_least(1), "an integer >= 1"),
+    ("trainer.lr_scale", _positive, "a number > 0"),
     ("trainer.sanity_tolerance", _positive, "a number > 0"),
     ("trainer.overfit_subset", _int_at_least(0), "an integer >= 0 (0: off)"),
     ("trainer.overfit_loss", _positive, "a number > 0"),

@@ -80,10 +80,11 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         pos.last,
     )
     epoch, status = pos.epoch - 1, "completed"
+    summary["setup_s"] = time.perf_counter() - start  # data, model, checks: before step 1
 
-    def save(epoch: int, batch: int = 0, visit: Any = None, loss_sum: float = 0.0) -> None:
+    def save(epoch: int, batch: int = 0, visit: Any = None, losses: Any = None) -> None:
         """A checkpoint of the loop about to train `batch` of `epoch`."""
-        here = Position(epoch, batch, visit, step, seen, train_seconds, loss_sum, best, last)
+        here = Position(epoch, batch, visit, step, seen, train_seconds, losses, best, last)
         records.save_checkpoint(
             job.run_dir / records.CHECKPOINT, checkpoint.capture(p, here, config_yaml)
         )
@@ -103,16 +104,17 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                 # this epoch's order: shuffled, the easy part in a curriculum (or as saved)
                 visit = p.order(epoch).to(p.device) if pos.visit is None else pos.visit
                 xs, ys = data.train.x[visit], data.train.y[visit]
-                loss_sum = torch.full((), pos.loss_sum, device=p.device)  # summed on device
+                # minibatch losses stay on the device (no sync per step), summed per epoch
+                losses = [] if pos.losses is None else list(pos.losses.to(p.device).unbind())
                 for i in range(pos.batch, len(ys), p.batch_size):
                     if stop.signum:
                         train_seconds += time.perf_counter() - epoch_start
-                        save(epoch, i, visit, loss_sum.item())
+                        save(epoch, i, visit, torch.stack(losses) if losses else None)
                         raise Interrupted(stop.signum)
                     x, y = reg.perturb(xs[i : i + p.batch_size], ys[i : i + p.batch_size])
                     lr = optim.set_lr(optimizer, p.schedule(step, p.total_steps))
                     with p.autocast:
-                        loss = p.criterion(p.forward(x), y) + reg.penalty(p.weights)
+                        loss = reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
                     optimizer.zero_grad(set_to_none=True)
                     p.scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
                     p.scaler.unscale_(optimizer)  # true gradients for clipping and noise
@@ -121,7 +123,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                     p.scaler.step(optimizer)
                     p.scaler.update()
                     reg.after_step(p.weights, lr)
-                    loss_sum += loss.detach()
+                    losses.append(loss.detach())
                     step, seen = step + 1, seen + len(y)
                     progress.batch()
                 pos = Position()  # only the first epoch after a resume starts mid-way
@@ -133,7 +135,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
                         "lr": lr,
                         **evaluate_splits(model, data),
                         "grad_norm": grad_norm(p.params),
-                        "train_loss_running": (loss_sum / math.ceil(len(ys) / p.batch_size)).item(),
+                        "train_loss_running": torch.stack(losses).sum().item()
+                        / math.ceil(len(ys) / p.batch_size),
                         "epoch_s": time.perf_counter() - epoch_start,
                         "samples_per_s": seen / max(train_seconds, 1e-9),
                         **optim.stats(optimizer),
@@ -157,7 +160,11 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         kept = reg.finish(model)
         save(epoch + 1)  # the end: `dltricks resume RUN_DIR trainer.epochs=MORE` goes on from here
         final = evaluate_splits(model, data) if kept and status != "diverged" else last
-        summary.update(regularization=kept, optimizer_stats=optim.stats(optimizer) or None)
+        summary.update(
+            regularization=kept,
+            optimizer_stats=optim.stats(optimizer) or None,
+            sparsity=sparsity(p.weights),
+        )
         if t.overfit_subset:
             summary["overfit"] = overfit_verdict(t.overfit_subset, final, t.overfit_loss)
     except (Interrupted, KeyboardInterrupt):
@@ -269,6 +276,14 @@ def write_summary_last(path: Path, summary: dict) -> None:
         records.write_json_atomic(path, summary)
     except OSError as err:
         print(f"dltricks: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+
+
+@torch.no_grad()
+def sparsity(weights: list[nn.Parameter], tol: float = 1e-3) -> float:
+    """The fraction of weights with |w| < tol (L1 drives weights to zero, L2 only shrinks)."""
+    total = sum(w.numel() for w in weights)
+    small = sum(int((w.abs() < tol).sum()) for w in weights)
+    return small / max(total, 1)
 
 
 def check_sanity(p: Any, tolerance: float) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,20 @@ def load(
 ) -> Arrays:
     """Signals as (N, 1, 40); the package's own train/test split."""
     params = {"num_samples": num_samples, "train_split": train_split, "seed": seed}
+    f = cached(root, "mnist1d", params, lambda: _generate(**params))
+    return Arrays(f["x"][:, None], f["y"], f["x_test"][:, None], f["y_test"])
+
+
+def cached(
+    root: str, name: str, params: dict, make: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Arrays made once by make() and kept as <root>/<name>/<name>-<hash of params>.npz."""
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(root).expanduser() / "mnist1d" / f"mnist1d-{key}.npz"
+    path = Path(root).expanduser() / name / f"{name}-{key}.npz"
     if not path.exists():
-        _save_atomic(path, _generate(**params))
+        _save_atomic(path, make())
     with np.load(path) as f:  # plain arrays only (allow_pickle is off by default)
-        return Arrays(f["x"][:, None], f["y"], f["x_test"][:, None], f["y_test"])
+        return {k: f[k] for k in f.files}
 
 
 def _generate(num_samples: int, train_split: float, seed: int) -> dict[str, np.ndarray]:

@@ -82,9 +82,11 @@ class Dense(nn.Sequential):
         self, in_features: int, width: int, activation: Factory, norm: Factory, dropout: Factory
     ) -> None:
         k = pieces(activation)
-        super().__init__(
+        layers = [
             nn.Linear(in_features, width * k),
             norm(width * k),
             make_activation(activation, width),
             dropout(),
-        )
+        ]
+        # norm=none and no dropout are identities: leave them out of the forward pass
+        super().__init__(*(m for m in layers if not isinstance(m, nn.Identity)))

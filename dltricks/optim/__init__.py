@@ -41,6 +41,8 @@ def build(
     wrapped in Lookahead when lookahead_k is set."""
     weights, others = decayed(model)
     groups = [{"params": weights}, {"params": others, "weight_decay": 0.0}]
+    if not getattr(factory, "keywords", {}).get("weight_decay"):
+        groups = [{"params": weights + others}]  # nothing to tell apart: one group is faster
     optimizer = factory([g for g in groups if g["params"]])
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])  # schedules scale this

@@ -79,6 +79,14 @@ def one_cycle(
     return low - (low - final) * (p - 2 * peak_at) / max(1.0 - 2 * peak_at, 1e-12)
 
 
+def scaled(curve: Curve, factor: float) -> Curve:
+    """factor * curve: trainer.lr_scale, one learning-rate sweep for optimizers whose default
+    rates differ by orders of magnitude."""
+    if factor == 1.0:
+        return curve
+    return lambda step, total: factor * curve(step, total)
+
+
 def with_warmup(curve: Curve, warmup_steps: int) -> Curve:
     """Linear warm-up from 1/warmup to 1 over the first `warmup_steps` updates, then `curve`
     over the remaining ones (its step counted from the end of the warm-up)."""

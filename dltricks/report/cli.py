@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
         default=Thresholds.gap,
         help=f"held-out minus train error above this is overfitting (default {Thresholds.gap})",
     )
+    p.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="add steps_to_target: the first step where val_err <= this",
+    )
     return p
 
 
@@ -98,7 +104,7 @@ def report(opts: argparse.Namespace) -> str:
             "summary.json or metrics.csv); run `dltricks train` first"
         )
     by = [k for k in opts.by.split(",") if k]
-    rows = [load_run(d) for d in run_dirs]
+    rows = [load_run(d, opts.target) for d in run_dirs]
     df = table.frame(rows, by)
     df["run"] = [_relative(Path(r), roots) for r in df["run"]]
     metrics = _metrics(opts.metric)

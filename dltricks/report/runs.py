@@ -31,9 +31,13 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return sorted(set(found))
 
 
-def load_run(run_dir: Path) -> dict[str, Any]:
-    """One run as a flat dict: status, choices, overrides, final and best metrics, warnings."""
+def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
+    """One run as a flat dict: status, choices, overrides, final and best metrics, warnings;
+    with a target, steps_to_target: the first step where val_err <= target."""
     row: dict[str, Any] = {"run": str(run_dir), "warnings": []}
+    if target is not None:
+        reached = [r["step"] for r in read_metrics(run_dir) if (r.get("val_err") or 1) <= target]
+        row["steps_to_target"] = reached[0] if reached else None
     summary = _read_summary(run_dir, row["warnings"])
     row["config"] = _read_config(run_dir)
     row["overrides"] = summary.get("overrides") or _read_overrides(run_dir)
@@ -58,6 +62,7 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "error",
         "name",
         "diverged_at_step",
+        "sparsity",
     ):
         row[key] = summary.get(key)
     row["warnings"] += _checks(summary)

@@ -10,7 +10,16 @@ from dltricks.report.runs import FINAL
 
 DEFAULT_METRICS = ["train_err", "val_err", "test_err", "best_val_err"]
 INFO = ["status", "epochs", "wall_s", "samples_per_s"]
-METRIC_COLUMNS = [*FINAL, "best_val_err", "best_test_err", "best_epoch", *INFO[1:], "params"]
+METRIC_COLUMNS = [
+    *FINAL,
+    "best_val_err",
+    "best_test_err",
+    "best_epoch",
+    *INFO[1:],
+    "params",
+    "sparsity",
+    "steps_to_target",
+]
 
 
 def frame(rows: list[dict[str, Any]], by: list[str] = ()) -> pd.DataFrame:
