@@ -70,45 +70,45 @@ EXPERIMENTS := degradation vanishing_gradient init_stats optimizers regularizati
 experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~40 min on 2 cores)
 
 degradation: $(STAMP) ## 20 vs 56 layers, plain vs residual: deeper plain nets train worse
-	$(DLT) train -m experiment=degradation $(ARGS)
+	-$(DLT) train -m experiment=degradation $(ARGS)
 	$(DLT) report $(EXP)/$@ --by model.depth,model.residual --out $(EXP)/$@/report
 
 vanishing_gradient: $(STAMP) ## sigmoid vs tanh vs relu: per-layer gradient norms by depth
-	$(DLT) train -m experiment=vanishing_gradient $(ARGS)
+	-$(DLT) train -m experiment=vanishing_gradient $(ARGS)
 	$(DLT) report $(EXP)/$@ --by activation --layers --out $(EXP)/$@/report
 
 init_stats: $(STAMP) ## cs231n's init table: activation std per layer at initialization
-	$(DLT) train -m experiment=init_stats activation=tanh init=gaussian init.std=0.01,1.0 $(ARGS)
-	$(DLT) train -m experiment=init_stats activation=tanh,relu init=xavier init.gain=1.0 $(ARGS)
-	$(DLT) train -m experiment=init_stats activation=relu init=he $(ARGS)
+	-$(DLT) train -m experiment=init_stats activation=tanh init=gaussian init.std=0.01,1.0 $(ARGS)
+	-$(DLT) train -m experiment=init_stats activation=tanh,relu init=xavier init.gain=1.0 $(ARGS)
+	-$(DLT) train -m experiment=init_stats activation=relu init=he $(ARGS)
 	$(DLT) report $(EXP)/$@ --by activation,init,init.std --layers --out $(EXP)/$@/report
 
 optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
-	$(DLT) train -m experiment=optimizers $(ARGS)
+	-$(DLT) train -m experiment=optimizers $(ARGS)
 	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err --out $(EXP)/$@/report
 
 regularization: $(STAMP) ## small data: each regularizer trades train error for test error
-	$(DLT) train -m experiment=regularization $(ARGS)
+	-$(DLT) train -m experiment=regularization $(ARGS)
 	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,val_err,test_err,sparsity --out $(EXP)/$@/report
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits
-	$(DLT) train -m experiment=batchnorm $(ARGS)
+	-$(DLT) train -m experiment=batchnorm $(ARGS)
 	$(DLT) report $(EXP)/$@ --by norm,trainer.lr_scale,init --out $(EXP)/$@/report
 
 schedules: $(STAMP) ## constant, step, cosine, one-cycle, SGDR, with and without warm-up
-	$(DLT) train -m experiment=schedules $(ARGS)
+	-$(DLT) train -m experiment=schedules $(ARGS)
 	$(DLT) report $(EXP)/$@ --by schedule,schedule.warmup_steps --out $(EXP)/$@/report
 
 mnist1d_table: $(STAMP) ## logistic regression, MLP, CNN, GRU on MNIST-1D (the paper's table)
-	$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=2 activation=linear $(ARGS)
-	$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=3 model.width=100 $(ARGS)
-	$(DLT) train -m experiment=mnist1d_table model=convnet model.depth=8 norm=batch $(ARGS)
-	$(DLT) train -m experiment=mnist1d_table model=rnn regularization=[grad_clip] $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=2 activation=linear $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=3 model.width=100 $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table model=convnet model.depth=8 norm=batch $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table model=rnn regularization=[grad_clip] $(ARGS)
 	$(DLT) report $(EXP)/$@ --by model,activation --metric train_err,test_err --out $(EXP)/$@/report
 
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt
-	$(DLT) train -m experiment=transfer data.load.seed=7 trainer.overfit_subset=200 \
+	-$(DLT) train -m experiment=transfer data.load.seed=7 trainer.overfit_subset=200 \
 		model.init_from=null,$(abspath $(EXP))/$@/pretrain model.freeze=0,2 $(ARGS)
 	$(DLT) report $(EXP)/$@ --by model.init_from,model.freeze --metric train_err,test_err --out $(EXP)/$@/report
 

@@ -11,6 +11,8 @@ probes computes the same numbers as one without.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,20 +134,13 @@ class Probes:
             for m in model.modules()
             if _is_activation(m)
         ]
-        buffers = {k: v.clone() for k, v in model.named_buffers()}
-        was_training = model.training
         try:
-            with torch.random.fork_rng(devices=[]):  # training's random stream untouched
-                model.train()
+            with side_effect_free(model):
                 model.zero_grad(set_to_none=True)
                 self.criterion(model(self.x), self.y).backward()
         finally:
             for h in hooks:
                 h.remove()
-            with torch.no_grad():
-                for k, v in model.named_buffers():
-                    v.copy_(buffers[k])  # BatchNorm running statistics as they were
-            model.train(was_training)
         grads = [_norm([w.grad for w in _weights(m)]) for _, m in self.layers]
         model.zero_grad(set_to_none=True)
         return grads, [activation_stats(a) for a in _pair(events, len(self.layers))]
@@ -181,6 +176,23 @@ def activation_stats(pair: tuple[torch.Tensor, nn.Module]) -> dict[str, float]:
     return {"act_mean": a.mean().item(), "act_std": a.std().item(), "dead_frac": dead}
 
 
+@contextmanager
+def side_effect_free(model: nn.Module) -> Iterator[None]:
+    """Run the model in train mode (BatchNorm on batch statistics, as in training) and leave
+    no trace: the random state and the BatchNorm running statistics are restored."""
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    was_training = model.training
+    try:
+        with torch.random.fork_rng(devices=[]):  # training's random stream untouched
+            model.train()
+            yield
+    finally:
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                v.copy_(buffers[k])
+        model.train(was_training)
+
+
 class NoProbes:
     """trainer.probes=false: the loop pays nothing."""
 
@@ -204,11 +216,10 @@ def sanity(
     tolerance: float,
 ) -> dict[str, Any]:
     """cs231n's sanity checks before training: the initial loss of a C-class softmax is about
-    ln C (diffuse outputs), and a regularization penalty raises it."""
-    was_training = model.training
-    model.eval()
-    loss = nn.functional.cross_entropy(model(x).float(), y).item()
-    model.train(was_training)
+    ln C (diffuse outputs), and a regularization penalty raises it. In train mode: at
+    initialization BatchNorm's running statistics are placeholders (mean 0, variance 1)."""
+    with side_effect_free(model):
+        loss = nn.functional.cross_entropy(model(x).float(), y).item()
     expected = math.log(classes)
     penalty = float(penalty)
     return {

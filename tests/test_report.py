@@ -53,7 +53,19 @@ def make_run(
                 }
             )
     if layers:
-        cols = ["epoch", "step", "layer", "index", "kind", "grad_norm", "weight_norm"]
+        cols = [
+            "epoch",
+            "step",
+            "layer",
+            "index",
+            "kind",
+            "grad_norm",
+            "weight_norm",
+            "update_ratio",
+            "act_mean",
+            "act_std",
+            "dead_frac",
+        ]
         with MetricsWriter(run / "layers.csv", cols) as w:
             for epoch in (0, len(train_err)):
                 for index in range(3):
@@ -230,7 +242,7 @@ def test_out_writes_the_table_and_readable_pngs(tree, tmp_path):
 def test_html_is_one_self_contained_page(tree, tmp_path):
     report(str(tree), "--by", "model.depth", "--format", "html", "--out", str(tmp_path))
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 4  # curves, lr, gradients, activations
     assert "<table" in page and 'src="http' not in page and "<script" not in page
 
 
@@ -288,3 +300,11 @@ def test_report_on_real_runs(tmp_path):
         )
     out = report(str(tmp_path / "runs"), "--by", "optimizer").stdout
     assert "momentum" in out and "2 completed" in out
+
+
+def test_layers_shows_the_per_layer_table_and_plots(tree, tmp_path):
+    out = report(str(tree / "0"), "--by", "model.depth", "--layers", "--out", str(tmp_path)).stdout
+    assert "per-layer statistics" in out and "| model.depth=20 | 0 | 2 |" in out
+    assert (tmp_path / "layer_activations.png").stat().st_size > 1000
+    bare = dltricks("report", str(tree / "1"), "--layers")
+    assert bare.returncode == 2 and "trainer.probes=true" in bare.stderr

@@ -73,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"held-out minus train error above this is overfitting (default {Thresholds.gap})",
     )
     p.add_argument(
+        "--layers",
+        action="store_true",
+        help="also the per-layer table (needs trainer.probes=true): activation "
+        "mean/std, gradient norm, update ratio, dead units, at initialization "
+        "and at the last probe",
+    )
+    p.add_argument(
         "--target",
         type=float,
         default=None,
@@ -117,9 +124,21 @@ def report(opts: argparse.Namespace) -> str:
         shown, numbers, notes, labels = summarize(df, run_dirs, by, metrics, limits, opts.sort)
     notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
     title = f"dltricks report: {len(run_dirs)} runs under {', '.join(map(str, roots))}"
+    if opts.layers:
+        notes = [*notes, *_layer_lines(labels, opts.format)]
     if opts.out is None:
         return render.render(_data(shown, numbers, opts.format), opts.format, title, notes)
     return write_out(opts, shown, numbers, title, notes, labels)
+
+
+def _layer_lines(labels: dict[str, list[Path]], fmt: str) -> list[str]:
+    """The per-layer table as lines of text, after the notes."""
+    table = plots.layer_table(labels)
+    if table.empty:
+        raise BadInput("--layers: no layers.csv in these runs (train with trainer.probes=true)")
+    shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3g}") for c in table.columns[3:]})
+    text = render.markdown(shown) if fmt in ("markdown", "table") else shown.to_csv(index=False)
+    return ["", "per-layer statistics (mean over each group's runs):", *text.splitlines()]
 
 
 def summarize(df, run_dirs, by, metrics, limits, sort):
@@ -247,6 +266,7 @@ def write_out(opts, shown, numbers, title, notes, labels) -> str:
                 plots.learning_curves(labels, out / "curves.png"),
                 plots.learning_rate(labels, out / "lr.png"),
                 plots.layer_gradients(labels, out / "layer_gradients.png"),
+                plots.layer_activations(labels, out / "layer_activations.png"),
             )
             if p is not None
         ]

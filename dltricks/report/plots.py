@@ -111,3 +111,52 @@ def _save(fig, plt, path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def layer_activations(groups: Groups, path: Path) -> Path | None:
+    """The std of each layer's activations at initialization (cs231n's init experiment)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    drawn = False
+    for label, runs in groups.items():
+        df = _stack(runs, "layers.csv")
+        if df.empty or 0 not in set(df["epoch"]):
+            continue
+        at = df[df["epoch"] == 0].groupby("index")["act_std"].mean()
+        ax.plot(at.index, at.values, marker="o", label=label)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_yscale("log")
+    ax.set(
+        xlabel="layer (input first)",
+        ylabel="activation std at initialization",
+        title="activations at initialization",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, plt, path)
+
+
+def layer_table(groups: Groups) -> pd.DataFrame:
+    """Per group and layer, at initialization (epoch 0) and at the last probe: the mean over
+    the group's runs of act_mean, act_std, grad_norm, update_ratio and dead_frac."""
+    parts = []
+    for label, runs in groups.items():
+        df = _stack(runs, "layers.csv")
+        if df.empty:
+            continue
+        for epoch in sorted({df["epoch"].min(), df["epoch"].max()}):
+            at = (
+                df[df["epoch"] == epoch]
+                .groupby("index")[["act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]]
+                .mean()
+            )
+            parts.append(at.reset_index().assign(group=label, epoch=epoch))
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[
+        ["group", "epoch", "index", "act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]
+    ]
