@@ -65,7 +65,8 @@ def threads_per_job(launcher: DictConfig) -> int | None:
 
 def tally(sweep_dir: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    # Hydra's job dirs (with .hydra/), not a report or a pretraining run kept beside them
+    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
         try:
             status = records.read_json(job / records.SUMMARY).get("status", "crashed")
         except (OSError, ValueError):
