@@ -80,3 +80,23 @@ def test_type_follows_the_default():
 def test_full_batch_is_a_valid_batch_size():
     cfg = config.load(["trainer.batch_size=full"])
     assert cfg.trainer.batch_size == "full"
+
+
+TRICKS = [
+    (g, o)
+    for g in ("activation", "init", "norm", "loss", "regularization")
+    for o in config.options(g)
+]
+
+
+@pytest.mark.parametrize(("group", "option"), TRICKS, ids=[f"convnet-{g}={o}" for g, o in TRICKS])
+def test_every_trick_also_builds_and_trains_in_a_convnet(tmp_path, group, option):
+    overrides = [
+        *FAST,
+        "model=convnet",
+        "model.depth=8",
+        "model.width=4",
+        *overrides_for(group, option),
+    ]
+    summary = train.run(config.load(overrides), train.Job(tmp_path, {group: option}, overrides))
+    assert summary["status"] in ("completed", "early_stopped")

@@ -39,8 +39,11 @@ class ConvUnit(nn.Sequential):
         activation: Factory,
         norm: Factory,
         act: bool = True,
+        widen: bool | None = None,
     ) -> None:
-        k = pieces(activation) if act else 1
+        # Maxout needs pieces maps per channel: where it follows (act), or follows the
+        # residual sum this unit feeds (widen)
+        k = pieces(activation) if (act if widen is None else widen) else 1
         normalize = norm(c_out * k, spatial_dims=dims)
         bias = isinstance(normalize, nn.Identity)
         layers: list[nn.Module] = [
@@ -81,6 +84,7 @@ class BasicBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.c_out, self.stride, self.residual, self.pre = c_out, stride, residual, block == "pre"
+        self.k = pieces(activation)
         if self.pre:
             self.norm_in = norm(c_in, spatial_dims=dims)
             self.act_in = make_activation(activation, c_in)
@@ -88,7 +92,7 @@ class BasicBlock(nn.Module):
             self.conv2 = CONV[dims](c_out, c_out, 3, padding=1, bias=False)
         else:
             self.conv1 = ConvUnit(dims, c_in, c_out, stride, activation, norm)
-            self.conv2 = ConvUnit(dims, c_out, c_out, 1, activation, norm, act=False)
+            self.conv2 = ConvUnit(dims, c_out, c_out, 1, activation, norm, act=False, widen=True)
             self.act_out = make_activation(activation, c_out)
         self.drop = dropout()
 
@@ -98,7 +102,9 @@ class BasicBlock(nn.Module):
             return out + shortcut(x, self.c_out, self.stride) if self.residual else out
         out = self.conv2(self.drop(self.conv1(x)))
         if self.residual:
-            out = out + shortcut(x, self.c_out, self.stride)
+            skip = shortcut(x, self.c_out, self.stride)
+            # Maxout's pre-activations come in groups of k per channel: add x to each
+            out = out + (skip.repeat_interleave(self.k, dim=1) if self.k > 1 else skip)
         return self.drop(self.act_out(out))
 
     def zero_init(self) -> None:
