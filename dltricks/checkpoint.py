@@ -9,12 +9,19 @@ torch.load(weights_only=True): no pickled code, no OmegaConf objects.
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
+
+from dltricks import records
+from dltricks.errors import ConfigError
 
 
 @dataclass
@@ -81,3 +88,60 @@ def restore(parts: Any, state: dict[str, Any]) -> Position:
     parts.reg.load_state_dict(state["regularization"])
     set_random_states(state["random"], parts.order.rng)
     return Position(**state["position"])
+
+
+def resume(p: Any, cfg: DictConfig, job: Any, config_yaml: str) -> tuple[Position, dict]:
+    """Restore the run in trainer.resume from its checkpoint: the same config (but for the
+    epoch budget), its rows of metrics.csv/layers.csv up to the checkpoint, its summary."""
+    run_dir = Path(cfg.trainer.resume).expanduser()
+    state = records.load_checkpoint(run_dir / records.CHECKPOINT)
+    check_same_config(state["config"], config_yaml)
+    pos = restore(p, state)
+    for name in (records.METRICS, "layers.csv"):  # rows written after the checkpoint go
+        records.keep_rows(job.run_dir / name, lambda row: int(row["epoch"]) < pos.epoch)
+    path = run_dir / records.SUMMARY
+    try:
+        summary = records.read_json(path)
+    except (OSError, ValueError):
+        from dltricks.train import new_summary  # the loop module's own summary
+
+        summary = new_summary(cfg, job, p.model, p.device)
+    summary.update(
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        wall_s_before=summary.get("wall_s", 0.0),
+    )
+    summary.setdefault("resumed", []).append(
+        {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step}
+    )
+    print(f"dltricks: resuming {run_dir} at epoch {pos.epoch}, step {pos.step}", flush=True)
+    return pos, summary
+
+
+# Keys a resumed run may change: how long it trains, and how often it saves.
+RESUMABLE_CHANGES = (
+    "trainer.epochs",
+    "trainer.resume",
+    "trainer.checkpoint_every",
+    "trainer.threads",
+)
+
+
+def check_same_config(saved_yaml: str, config_yaml: str) -> None:
+    import yaml
+
+    from dltricks.report.runs import flatten
+
+    saved = flatten(yaml.safe_load(saved_yaml))
+    now = flatten(yaml.safe_load(config_yaml))
+    changed = [
+        f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
+        for k in sorted(set(saved) | set(now))
+        if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        raise ConfigError(
+            "trainer.resume: the config differs from the run's (only "
+            f"{', '.join(RESUMABLE_CHANGES[:1])} may change): " + "; ".join(changed)
+        )

@@ -163,7 +163,7 @@ def resume(args: list[str]) -> int:
 
     from omegaconf import OmegaConf
 
-    from dltricks import config, records, train
+    from dltricks import checkpoint, config, records
     from dltricks.errors import BadInput
 
     if not args or args[0].startswith("-"):
@@ -180,7 +180,7 @@ def resume(args: list[str]) -> int:
     overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
     try:
         cfg = config.load([*overrides, f"trainer.resume={run_dir}"])
-        train.check_same_config(state["config"], OmegaConf.to_yaml(cfg))
+        checkpoint.check_same_config(state["config"], OmegaConf.to_yaml(cfg))
     except BadInput as err:
         return error(str(err))
     return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])

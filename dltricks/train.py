@@ -29,7 +29,6 @@ from dltricks import __version__, checkpoint, console, optim, probes, records
 from dltricks import data as datasets
 from dltricks.build import build
 from dltricks.checkpoint import Position
-from dltricks.config import ConfigError
 from dltricks.data import Split
 
 log = logging.getLogger("dltricks")
@@ -62,7 +61,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     config_yaml = OmegaConf.to_yaml(cfg)
     summary_path = job.run_dir / records.SUMMARY
     if t.resume:
-        pos, summary = resume(p, cfg, job, config_yaml)
+        pos, summary = checkpoint.resume(p, cfg, job, config_yaml)
     else:
         pos, summary = Position(), new_summary(cfg, job, model, p.device)
         summary.update(transfer=p.transfer, sanity=check_sanity(p, t.sanity_tolerance))
@@ -188,61 +187,6 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
         write_summary_last(summary_path, summary)
     print(console.result_line(summary, job.run_dir), flush=True)
     return summary
-
-
-def resume(p: Any, cfg: DictConfig, job: Job, config_yaml: str) -> tuple[Position, dict]:
-    """Restore the run in trainer.resume from its checkpoint: the same config (but for the
-    epoch budget), its rows of metrics.csv/layers.csv up to the checkpoint, its summary."""
-    run_dir = Path(cfg.trainer.resume).expanduser()
-    state = records.load_checkpoint(run_dir / records.CHECKPOINT)
-    check_same_config(state["config"], config_yaml)
-    pos = checkpoint.restore(p, state)
-    for name in (records.METRICS, "layers.csv"):  # rows written after the checkpoint go
-        records.keep_rows(job.run_dir / name, lambda row: int(row["epoch"]) < pos.epoch)
-    path = run_dir / records.SUMMARY
-    try:
-        summary = records.read_json(path)
-    except (OSError, ValueError):
-        summary = new_summary(cfg, job, p.model, p.device)
-    summary.update(
-        status="running",
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        wall_s_before=summary.get("wall_s", 0.0),
-    )
-    summary.setdefault("resumed", []).append(
-        {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step}
-    )
-    print(f"dltricks: resuming {run_dir} at epoch {pos.epoch}, step {pos.step}", flush=True)
-    return pos, summary
-
-
-# Keys a resumed run may change: how long it trains, and how often it saves.
-RESUMABLE_CHANGES = (
-    "trainer.epochs",
-    "trainer.resume",
-    "trainer.checkpoint_every",
-    "trainer.threads",
-)
-
-
-def check_same_config(saved_yaml: str, config_yaml: str) -> None:
-    import yaml
-
-    from dltricks.report.runs import flatten
-
-    saved = flatten(yaml.safe_load(saved_yaml))
-    now = flatten(yaml.safe_load(config_yaml))
-    changed = [
-        f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
-        for k in sorted(set(saved) | set(now))
-        if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
-    ]
-    if changed:
-        raise ConfigError(
-            "trainer.resume: the config differs from the run's (only "
-            f"{', '.join(RESUMABLE_CHANGES[:1])} may change): " + "; ".join(changed)
-        )
 
 
 class StopRequest:

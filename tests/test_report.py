@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import dltricks
 
+from dltricks.probes import LAYER_COLUMNS
 from dltricks.records import MetricsWriter, write_json_atomic
 from dltricks.report.diagnosis import Thresholds, diagnose
 
@@ -53,20 +54,7 @@ def make_run(
                 }
             )
     if layers:
-        cols = [
-            "epoch",
-            "step",
-            "layer",
-            "index",
-            "kind",
-            "grad_norm",
-            "weight_norm",
-            "update_ratio",
-            "act_mean",
-            "act_std",
-            "dead_frac",
-        ]
-        with MetricsWriter(run / "layers.csv", cols) as w:
+        with MetricsWriter(run / "layers.csv", LAYER_COLUMNS) as w:
             for epoch in (0, len(train_err)):
                 for index in range(3):
                     w.write(
