@@ -52,7 +52,8 @@ sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 
 
 .PHONY: search
 search: $(STAMP) ## random search in log space (Optuna, TPE): lr and L2 strength, 20 trials
-	$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
+	@# trials at a too-large lr diverge: a result of the search, not a failure of the target
+	-$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
 
 .PHONY: report
 report: $(STAMP) ## report on the newest sweep or run under outputs/
