@@ -88,8 +88,11 @@ optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 	-$(DLT) train -m experiment=optimizers $(ARGS)
 	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err --out $(EXP)/$@/report
 
-regularization: $(STAMP) ## small data: each regularizer trades train error for test error
-	-$(DLT) train -m experiment=regularization $(ARGS)
+regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
+	-$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
+	-$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
+	-$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 $(ARGS)
+	-$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
 	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,val_err,test_err,sparsity --out $(EXP)/$@/report
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits

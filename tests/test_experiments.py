@@ -86,7 +86,22 @@ def test_optimizers_every_method_of_the_zoo_learns_the_task(tmp_path):
 
 
 def test_regularization_trades_train_error_for_test_error(tmp_path):
-    df = sweep(tmp_path, "experiment=regularization", "trainer.epochs=40", "seed=0,1")
+    common = ["experiment=regularization", "trainer.epochs=40", "seed=0,1"]
+    df = pd.concat(
+        [
+            sweep(tmp_path / "a", *common, "regularization=[],[dropout],[early_stopping]"),
+            sweep(tmp_path / "b", *common, "regularization=[l2]", "regularization.l2.lambda=0.01"),
+            sweep(
+                tmp_path / "c", *common, "regularization=[l1]", "regularization.l1.lambda=0.0003"
+            ),
+            sweep(
+                tmp_path / "d",
+                *common,
+                "regularization=[augment]",
+                "regularization.augment.noise_std=1.0",
+            ),
+        ]
+    )
     by = df.groupby("regularization")[["train_err", "test_err", "sparsity"]].mean()
     plain = by.loc["none"]
     better = [
