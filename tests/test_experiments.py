@@ -21,9 +21,11 @@ def sweep(tmp_path: Path, *args: str) -> pd.DataFrame:
     rows = []
     for job in sorted(p for p in tmp_path.iterdir() if (p / "summary.json").exists()):
         s = json.loads((job / "summary.json").read_text())
+        # override values lower-cased: Hydra passes a preset's sweep value false as False
+        overrides = {k: v.lower() for k, v in (o.split("=", 1) for o in s["overrides"])}
         row = {
             **s["choices"],
-            **dict(o.split("=", 1) for o in s["overrides"]),
+            **overrides,
             "dir": job,
             "status": s["status"],
             "sparsity": s.get("sparsity"),
@@ -46,7 +48,9 @@ def test_degradation_deeper_plain_nets_train_worse_residual_ones_do_not(tmp_path
     assert err[("56", "false")] > err[("20", "false")] + 0.05  # degradation, on *train*
     assert err[("56", "true")] <= err[("20", "true")] + 0.02  # residual nets: no degradation
     report = dltricks("report", str(tmp_path), "--by", "model.depth,model.residual")
-    assert "model.depth=56, model.residual=false: train error" in report.stdout.replace("\n", " ")
+    assert "model.depth=56, model.residual=false: train error" in report.stdout.lower().replace(
+        "\n", " "
+    )
 
 
 def test_vanishing_gradient_sigmoid_decays_toward_the_input_relu_much_less(tmp_path):
@@ -56,8 +60,8 @@ def test_vanishing_gradient_sigmoid_decays_toward_the_input_relu_much_less(tmp_p
         grads = [layers(d)["grad_norm"].to_numpy() for d in runs["dir"]]
         ratio[activation] = sum(g[0] / g[-1] for g in grads) / len(grads)
     assert ratio["sigmoid"] < 1e-3  # orders of magnitude smaller at the input layer
-    assert ratio["sigmoid"] < ratio["tanh"] < ratio["relu"] * 10
-    assert ratio["relu"] > 100 * ratio["sigmoid"]
+    assert ratio["relu"] > 1e-2 and ratio["tanh"] > 1e-2  # within a few factors of 10
+    assert min(ratio["relu"], ratio["tanh"]) > 1e4 * ratio["sigmoid"]
 
 
 def test_init_stats_the_cs231n_table(tmp_path):
