@@ -64,6 +64,8 @@ class Regularization(Regularizer):
 
     def __init__(self, parts: Sequence[Regularizer] = ()) -> None:
         self.parts = list(parts)
+        # the tricks that add a penalty to the loss (decided once, not at every step)
+        self.penalizers = [p for p in self.parts if type(p).penalty is not Regularizer.penalty]
 
     def bind(self, model, criterion, weights):
         for p in self.parts:
@@ -79,12 +81,11 @@ class Regularization(Regularizer):
         return x, y
 
     def penalty(self, weights):
-        return sum((p.penalty(weights) for p in self.parts), start=0.0)
+        return sum((p.penalty(weights) for p in self.penalizers), start=0.0)
 
     def add_penalty(self, loss: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
         """loss + the penalties; the loss itself when no trick penalizes (no extra op)."""
-        penalized = [p for p in self.parts if type(p).penalty is not Regularizer.penalty]
-        return loss + sum(p.penalty(weights) for p in penalized) if penalized else loss
+        return loss + self.penalty(weights) if self.penalizers else loss
 
     def on_gradients(self, params, step):
         for p in self.parts:
