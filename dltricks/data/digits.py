@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dltricks.data import Arrays, carve
-from dltricks.data.mnist1d import cached
+from dltricks.data.cache import cached
 
 
 def load(test_fraction: float = 0.2, root: str = "~/.cache/dltricks") -> Arrays:

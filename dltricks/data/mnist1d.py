@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 
 from dltricks.data import Arrays
+from dltricks.data.cache import cached
 
 
 def load(
@@ -23,18 +18,6 @@ def load(
     params = {"num_samples": num_samples, "train_split": train_split, "seed": seed}
     f = cached(root, "mnist1d", params, lambda: _generate(**params))
     return Arrays(f["x"][:, None], f["y"], f["x_test"][:, None], f["y_test"])
-
-
-def cached(
-    root: str, name: str, params: dict, make: Callable[[], dict[str, np.ndarray]]
-) -> dict[str, np.ndarray]:
-    """Arrays made once by make() and kept as <root>/<name>/<name>-<hash of params>.npz."""
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(root).expanduser() / name / f"{name}-{key}.npz"
-    if not path.exists():
-        _save_atomic(path, make())
-    with np.load(path) as f:  # plain arrays only (allow_pickle is off by default)
-        return {k: f[k] for k in f.files}
 
 
 def _generate(num_samples: int, train_split: float, seed: int) -> dict[str, np.ndarray]:
@@ -53,10 +36,3 @@ def _generate(num_samples: int, train_split: float, seed: int) -> dict[str, np.n
         "x_test": d["x_test"].astype(np.float32),
         "y_test": d["y_test"].astype(np.int64),
     }
-
-
-def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)

@@ -1,0 +1,31 @@
+"""Datasets made on this machine (generated, or converted once from a slow-to-import
+package) kept as plain .npz arrays under data.root, keyed by the parameters that made them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def cached(
+    root: str, name: str, params: dict, make: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Arrays made once by make() and kept as <root>/<name>/<name>-<hash of params>.npz."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    path = Path(root).expanduser() / name / f"{name}-{key}.npz"
+    if not path.exists():
+        save_atomic(path, make())
+    with np.load(path) as f:  # plain arrays only (allow_pickle is off by default)
+        return {k: f[k] for k in f.files}
+
+
+def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
