@@ -73,6 +73,7 @@ RULES: list[Rule] = [
     ("model.cell", lambda x: x in ("rnn", "gru", "lstm"), "rnn, gru or lstm"),
     ("model.hidden", _int_at_least(1), "an integer >= 1"),
     ("model.layers", _int_at_least(1), "an integer >= 1"),
+    ("model.readout", lambda x: x in ("last", "all"), "last or all"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
     (

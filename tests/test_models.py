@@ -123,3 +123,25 @@ def test_rnn_reads_sequences(cell):
     assert model(torch.randn(3, 1, 40)).shape == (3, 10)
     with pytest.raises(ValueError, match="sequence"):
         RNN((1, 8, 8), 10)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bidirectional_last_readout_is_both_directions_final_states(cell):
+    torch.manual_seed(0)
+    model = RNN((2, 7), 3, cell=cell, hidden=5, layers=2, bidirectional=True)
+    x = torch.randn(4, 2, 7)
+    out, _ = model.cell(x.transpose(1, 2))
+    # the forward direction has read all 7 steps at the end; the backward one at the start
+    final = torch.cat([out[:, -1, :5], out[:, 0, 5:]], dim=1)
+    assert torch.allclose(model(x), model.head(final), atol=1e-6)
+
+
+def test_all_readout_is_the_mnist1d_papers_gru():
+    # Greydanus 2020: a bidirectional GRU of 6 units whose 40 outputs are flattened into a
+    # linear classifier: 3 * 2 * (6 * (1 + 6 + 2)) GRU weights and 2 * 6 * 40 * 10 + 10 head
+    model = RNN((1, 40), 10, cell="gru", hidden=6, bidirectional=True, readout="all")
+    assert model(torch.randn(3, 1, 40)).shape == (3, 10)
+    assert sum(p.numel() for p in model.cell.parameters()) == 2 * 3 * 6 * (1 + 6 + 2)
+    assert model.head.in_features == 2 * 6 * 40
+    with pytest.raises(ValueError, match="readout"):
+        RNN((1, 40), 10, readout="mean")

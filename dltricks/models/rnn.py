@@ -1,6 +1,8 @@
 """A recurrent classifier for sequences (N, C, L): a vanilla RNN (tanh), GRU or LSTM reads
-the L steps of C features; the last hidden state goes through one linear layer. Its gradients
-can explode over long sequences: regularization=[grad_clip] keeps it stable."""
+the L steps of C features, in one direction or both. `readout=last` classifies the final
+hidden state of each direction; `readout=all` classifies the outputs of every step, flattened
+(the MNIST-1D paper's GRU: 6 units, bidirectional). Gradients can explode over long
+sequences: regularization=[grad_clip] keeps them stable."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import torch
 from torch import nn
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+READOUTS = ("last", "all")
 
 
 class RNN(nn.Module):
@@ -18,6 +21,8 @@ class RNN(nn.Module):
         cell: str = "gru",
         hidden: int = 64,
         layers: int = 1,
+        bidirectional: bool = False,
+        readout: str = "last",
         *,
         activation: object = None,
         norm: object = None,
@@ -28,10 +33,23 @@ class RNN(nn.Module):
         super().__init__()
         if len(in_shape) != 2:
             raise ValueError(f"model=rnn needs sequence data (C, L), not shape {in_shape}")
-        self.cell = CELLS[cell](in_shape[0], hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, classes)
+        if readout not in READOUTS:
+            raise ValueError(f"model.readout must be one of {READOUTS}, not {readout!r}")
+        channels, steps = in_shape
+        self.directions = 2 if bidirectional else 1
+        self.readout = readout
+        self.cell = CELLS[cell](
+            channels, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional
+        )
+        features = self.directions * hidden * (steps if readout == "all" else 1)
+        self.head = nn.Linear(features, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, C, L) -> (N, L, C): one step per position
-        out, _ = self.cell(x.transpose(1, 2))
-        return self.head(out[:, -1])
+        out, h_n = self.cell(x.transpose(1, 2))
+        if self.readout == "all":
+            return self.head(out.flatten(1))
+        if isinstance(h_n, tuple):  # an LSTM's (h_n, c_n)
+            h_n = h_n[0]
+        # h_n: (layers * directions, N, hidden); the top layer's final state in each direction
+        return self.head(h_n[-self.directions :].transpose(0, 1).flatten(1))
