@@ -222,15 +222,55 @@ def test_out_writes_the_table_and_readable_pngs(tree, tmp_path):
     assert (out / "report.md").read_text().startswith("# dltricks report")
     import matplotlib.image
 
-    for name in ("curves.png", "lr.png", "layer_gradients.png"):
+    for name in ("curves.png", "loss.png", "lr.png", "layer_gradients.png"):
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_sensitivity_draws_a_metric_against_one_key_a_line_per_other_group():
+    from dltricks.report import plots
+
+    numbers = pd.DataFrame(
+        {
+            "optimizer": ["sgd", "sgd", "sgd", "adam", "adam", "adam"],
+            "trainer.lr_scale": ["3", "0.3", "1", "0.3", "1", "3"],
+            "best_val_err_mean": [0.9, 0.2, 0.1, 0.05, 0.04, 0.06],
+            "best_val_err_std": [0.0, 0.01, 0.02, 0.0, 0.0, 0.0],
+        }
+    )
+    lines, ticks, log = plots.sensitivity_lines(
+        numbers, ["optimizer", "trainer.lr_scale"], "trainer.lr_scale"
+    )
+    assert list(lines) == ["optimizer=sgd", "optimizer=adam"]
+    assert lines["optimizer=sgd"]["_x"].tolist() == [0.3, 1.0, 3.0]  # sorted, numeric
+    assert lines["optimizer=sgd"]["best_val_err_mean"].tolist() == [0.2, 0.1, 0.9]
+    assert ticks == {0.3: "0.3", 1.0: "1", 3.0: "3"} and log is True  # spans 10x: log axis
+    _, _, log = plots.sensitivity_lines(
+        numbers.replace("0.3", "0.5"), ["optimizer", "trainer.lr_scale"], "trainer.lr_scale"
+    )
+    assert log is False  # 0.5 to 3: a linear axis
+    lines, ticks, log = plots.sensitivity_lines(
+        numbers, ["trainer.lr_scale", "optimizer"], "optimizer"
+    )
+    assert ticks == {0: "sgd", 1: "adam"} and not log  # categories in order of appearance
+    assert lines["trainer.lr_scale=3"]["_x"].tolist() == [0, 1]
+
+
+def test_x_writes_the_sensitivity_plot_and_needs_a_by_key_and_out(tree, tmp_path):
+    out = report(str(tree), "--by", "model.depth", "--x", "model.depth", "--out", str(tmp_path))
+    assert "sensitivity.png" in out.stdout and (tmp_path / "sensitivity.png").stat().st_size > 1000
+    for args, named in (
+        (["--by", "model.depth", "--x", "seed", "--out", str(tmp_path)], "--x seed"),
+        (["--by", "model.depth", "--x", "model.depth"], "--out"),
+    ):
+        proc = dltricks("report", str(tree), *args)
+        assert proc.returncode == 2 and named in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_html_is_one_self_contained_page(tree, tmp_path):
     report(str(tree), "--by", "model.depth", "--format", "html", "--out", str(tmp_path))
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # curves, lr, gradients, activations
+    assert page.count("data:image/png;base64,") == 5  # errors, losses, lr, gradients, activations
     assert "<table" in page and 'src="http' not in page and "<script" not in page
 
 

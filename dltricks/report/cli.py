@@ -45,6 +45,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"metrics to show (default {','.join(table.DEFAULT_METRICS)}); any "
         f"of {', '.join(table.METRIC_COLUMNS)}",
     )
+    p.add_argument(
+        "--x",
+        default=None,
+        metavar="KEY",
+        help="with --out, also plot the metrics against this --by key, a line per group of "
+        "the other --by keys (sensitivity.png), e.g. best_val_err against trainer.lr_scale",
+    )
     p.add_argument("--sort", default=None, help="sort by this column (a key or a metric)")
     p.add_argument("--format", choices=render.FORMATS, default="table")
     p.add_argument(
@@ -111,6 +118,10 @@ def report(opts: argparse.Namespace) -> str:
             "summary.json or metrics.csv); run `dltricks train` first"
         )
     by = [k for k in opts.by.split(",") if k]
+    if opts.x is not None and opts.x not in by:
+        raise BadInput(f"--x {opts.x}: not a --by key; add it to --by (e.g. --by ...,{opts.x})")
+    if opts.x is not None and opts.out is None:
+        raise BadInput(f"--x {opts.x}: the plot is a file; add --out DIR")
     rows = [load_run(d, opts.target) for d in run_dirs]
     df = table.frame(rows, by)
     df["run"] = [_relative(Path(r), roots) for r in df["run"]]
@@ -264,9 +275,11 @@ def write_out(opts, shown, numbers, title, notes, labels) -> str:
             p
             for p in (
                 plots.learning_curves(labels, out / "curves.png"),
+                plots.learning_curves(labels, out / "loss.png", plots.LOSSES),
                 plots.learning_rate(labels, out / "lr.png"),
                 plots.layer_gradients(labels, out / "layer_gradients.png"),
                 plots.layer_activations(labels, out / "layer_activations.png"),
+                _sensitivity(opts, numbers, out / "sensitivity.png"),
             )
             if p is not None
         ]
@@ -283,6 +296,13 @@ def write_out(opts, shown, numbers, title, notes, labels) -> str:
         + ", ".join(str(p) for p in written)
         + "\n"
     )
+
+
+def _sensitivity(opts, numbers: pd.DataFrame | None, path: Path) -> Path | None:
+    if opts.x is None or numbers is None:
+        return None
+    by = [k for k in opts.by.split(",") if k]
+    return plots.sensitivity(numbers, by, opts.x, _metrics(opts.metric), path)
 
 
 def _data(shown: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> pd.DataFrame:

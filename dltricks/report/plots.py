@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dltricks.records import read_csv_rows
@@ -34,32 +35,119 @@ def _stack(runs: list[Path], name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def learning_curves(groups: Groups, path: Path) -> Path | None:
-    """Train, val and test error against epoch: one line per group, a band of ±1 std."""
+ERRORS = ("train_err", "val_err", "test_err")
+LOSSES = ("train_loss", "val_loss", "test_loss")
+
+
+def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS) -> Path | None:
+    """Train, val and test error (or loss: panels=LOSSES, on a log axis) against epoch: one
+    line per group, the mean over its runs and a band of ±1 std."""
     plt = _pyplot()
-    panels = ["train_err", "val_err", "test_err"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    drawn = False
-    for label, runs in groups.items():
+    loss = panels == LOSSES
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8), sharey=True)
+    first = []  # each group's mean loss after the first epoch: where the y axis may end
+    for i, (label, runs) in enumerate(groups.items()):
         df = _stack(runs, "metrics.csv")
-        if df.empty:
+        if df.empty or not set(panels) <= set(df.columns):
             continue
-        stats = df.groupby("epoch")[panels].agg(["mean", "std"])
+        stats = df.groupby("epoch")[list(panels)].agg(["mean", "std"])
         for ax, col in zip(axes, panels, strict=True):
             mean, std = stats[(col, "mean")], stats[(col, "std")].fillna(0)
-            (line,) = ax.plot(stats.index, mean, label=label)
-            ax.fill_between(stats.index, mean - std, mean + std, alpha=0.2, color=line.get_color())
-        drawn = True
-    if not drawn:
+            style = {**_style(i), "marker": None}
+            ax.plot(stats.index, mean, label=label, **style)
+            ax.fill_between(stats.index, mean - std, mean + std, alpha=0.2, color=style["color"])
+        first.append(stats[(panels[0], "mean")].iloc[0])
+    if not first:
         plt.close(fig)
         return None
     for ax, col in zip(axes, panels, strict=True):
         ax.set_title(col.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("error")
-    axes[-1].legend(fontsize=8)
+    axes[0].set_ylabel("loss" if loss else "error")
+    if loss:
+        axes[0].set_yscale("log")
+        finite = [v for v in first if np.isfinite(v)]
+        if finite:  # a diverged run's loss would squash every other curve to the bottom
+            axes[0].set_ylim(top=3 * max(finite))
+    _legend(fig, axes[-1])
     return _save(fig, plt, path)
+
+
+def sensitivity(numbers: pd.DataFrame, by: list[str], x: str, metrics: list[str], path: Path):
+    """Each metric (mean ± std over a group's runs) against one grouping key, a line per
+    combination of the other keys: e.g. best val error against the learning rate, a line
+    per optimizer. A numeric key spanning a factor of 10 or more gets a log axis."""
+    plt = _pyplot()
+    metrics = [m for m in metrics if numbers[f"{m}_mean"].notna().any()]
+    if not metrics:
+        return None
+    lines, ticks, log = sensitivity_lines(numbers, by, x)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics) + 1, 3.8), squeeze=False)
+    for i, (label, part) in enumerate(lines.items()):
+        for ax, m in zip(axes[0], metrics, strict=True):
+            mean, std = part[f"{m}_mean"], part[f"{m}_std"].fillna(0)
+            ax.errorbar(part["_x"], mean, yerr=std, capsize=3, label=label, **_style(i))
+    for ax, m in zip(axes[0], metrics, strict=True):
+        ax.set(xlabel=x, title=m.replace("_", " "))
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_xscale("log")
+        if ticks:
+            ax.minorticks_off()
+            ax.set_xticks(list(ticks), list(ticks.values()))
+    _legend(fig, axes[0][-1])
+    return _save(fig, plt, path)
+
+
+def sensitivity_lines(
+    numbers: pd.DataFrame, by: list[str], x: str
+) -> tuple[dict[str, pd.DataFrame], dict, bool]:
+    """The grouped table split into one line per combination of the `by` keys other than
+    `x`, each sorted by its position `_x` on the x axis; the tick labels; a log axis or not."""
+    position, ticks, log = _positions(numbers[x])
+    others = [k for k in by if k != x]
+    data = numbers.assign(_x=position)
+    parts = data.groupby(others, sort=False) if others else [((), data)]
+    lines = {}
+    for key, part in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={v}" for k, v in zip(others, key, strict=True)) or x
+        lines[label] = part.sort_values("_x")
+    return lines, ticks, log
+
+
+def _positions(values: pd.Series) -> tuple[pd.Series, dict, bool]:
+    """Where each value of a key goes on the x axis, its tick labels, and whether the axis is
+    logarithmic: numbers as they are (log where they span 10x or more, labelled at the values
+    when there are few), anything else as categories in the order they first appear."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().any():
+        order = list(dict.fromkeys(values))
+        return values.map(order.index), dict(enumerate(order)), False
+    distinct = sorted(set(numeric))
+    ticks = {v: f"{v:g}" for v in distinct} if len(distinct) <= 12 else {}
+    return numeric, ticks, bool(distinct[0] > 0 and distinct[-1] >= 10 * distinct[0])
+
+
+def _style(i: int) -> dict:
+    """Line i's look: ten colours, then the same colours dashed, then dotted."""
+    return {"color": f"C{i % 10}", "linestyle": ("-", "--", ":")[i // 10 % 3], "marker": "o"}
+
+
+def _legend(fig, ax) -> None:
+    """One legend for the figure, outside the panels on the right, so it hides no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            fontsize=8,
+            ncol=1 + len(labels) // 24,
+            frameon=False,
+        )
 
 
 def learning_rate(groups: Groups, path: Path) -> Path | None:
@@ -77,7 +165,7 @@ def learning_rate(groups: Groups, path: Path) -> Path | None:
         return None
     ax.set(xlabel="step", ylabel="learning rate", title="learning rate")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(fig, ax)
     return _save(fig, plt, path)
 
 
@@ -87,14 +175,16 @@ def layer_gradients(groups: Groups, path: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     drawn = False
-    for label, runs in groups.items():
+    for i, (label, runs) in enumerate(groups.items()):
         df = _stack(runs, "layers.csv")
         if df.empty:
             continue
-        for epoch, style in ((df["epoch"].min(), "--"), (df["epoch"].max(), "-")):
+        # a group keeps its colour; dashed at the first probe, solid at the last
+        for epoch, dash in ((df["epoch"].min(), "--"), (df["epoch"].max(), "-")):
             at = df[df["epoch"] == epoch].groupby("index")["grad_norm"].mean()
             if not at.empty and at.notna().any():
-                ax.plot(at.index, at.values, style, marker="o", label=f"{label} (epoch {epoch})")
+                style = {**_style(i), "linestyle": dash}
+                ax.plot(at.index, at.values, label=f"{label} (epoch {epoch})", **style)
                 drawn = True
     if not drawn:
         plt.close(fig)
@@ -102,13 +192,13 @@ def layer_gradients(groups: Groups, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set(xlabel="layer (input first)", ylabel="gradient norm", title="per-layer gradient norm")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    _legend(fig, ax)
     return _save(fig, plt, path)
 
 
 def _save(fig, plt, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -135,7 +225,7 @@ def layer_activations(groups: Groups, path: Path) -> Path | None:
         title="activations at initialization",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    _legend(fig, ax)
     return _save(fig, plt, path)
 
 
