@@ -86,7 +86,8 @@ init_stats: $(STAMP) ## cs231n's init table: activation std per layer at initial
 
 optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 	-$(DLT) train -m experiment=optimizers $(ARGS)
-	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err --out $(EXP)/$@/report
+	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err \
+		--x trainer.lr_scale --out $(EXP)/$@/report
 
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
 	-$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
@@ -97,18 +98,20 @@ regularization: $(STAMP) ## noisy labels: each regularizer trades train error fo
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits
 	-$(DLT) train -m experiment=batchnorm $(ARGS)
-	$(DLT) report $(EXP)/$@ --by norm,trainer.lr_scale,init --out $(EXP)/$@/report
+	$(DLT) report $(EXP)/$@ --by norm,init,trainer.lr_scale --x trainer.lr_scale \
+		--metric train_err,best_val_err,test_err --out $(EXP)/$@/report
 
 schedules: $(STAMP) ## constant, step, cosine, one-cycle, SGDR, with and without warm-up
 	-$(DLT) train -m experiment=schedules $(ARGS)
 	$(DLT) report $(EXP)/$@ --by schedule,schedule.warmup_steps --out $(EXP)/$@/report
 
 mnist1d_table: $(STAMP) ## logistic regression, MLP, CNN, GRU on MNIST-1D (the paper's table)
-	-$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=2 activation=linear $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table model=mlp model.depth=3 model.width=100 $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table model=convnet model.depth=8 norm=batch $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table model=rnn regularization=[grad_clip] $(ARGS)
-	$(DLT) report $(EXP)/$@ --by model,activation --metric train_err,test_err --out $(EXP)/$@/report
+	-$(DLT) train -m experiment=mnist1d_table name=logistic model=mlp model.depth=2 activation=linear $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table name=mlp model=mlp model.depth=3 model.width=100 $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table name=cnn model=convnet model.depth=8 norm=batch $(ARGS)
+	-$(DLT) train -m experiment=mnist1d_table name=gru model=rnn model.hidden=6 model.bidirectional=true \
+		model.readout=all regularization=[grad_clip] $(ARGS)
+	$(DLT) report $(EXP)/$@ --by name --metric train_err,test_err,params,wall_s --out $(EXP)/$@/report
 
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt

@@ -152,11 +152,15 @@ def test_mnist1d_table_orders_the_models_as_the_paper(tmp_path):
         "logistic": ["model=mlp", "model.depth=2", "activation=linear"],
         "mlp": ["model=mlp", "model.depth=3", "model.width=100"],
         "cnn": ["model=convnet", "model.depth=8", "norm=batch"],
+        "gru": ["model=rnn", "model.hidden=6", "model.bidirectional=true", "model.readout=all"],
     }.items():
-        df = sweep(tmp_path / name, "experiment=mnist1d_table", "trainer.epochs=25", *args)
+        df = sweep(
+            tmp_path / name, "experiment=mnist1d_table", "trainer.epochs=20", "seed=0,1", *args
+        )
         results[name] = 1 - df["test_err"].mean()
-    assert results["logistic"] < results["mlp"] < results["cnn"]
-    assert results["logistic"] < 0.45 and results["cnn"] > 0.75
+    # the paper: logistic ~32%, MLP ~68%, GRU ~91%, CNN ~94% test accuracy
+    assert results["logistic"] < results["mlp"] < results["gru"] < results["cnn"], results
+    assert results["logistic"] < 0.45 and results["gru"] > 0.75 and results["cnn"] > 0.85
 
 
 def test_transfer_a_pretrained_net_beats_one_trained_from_scratch(tmp_path):
