@@ -68,7 +68,18 @@ EXPERIMENTS := degradation vanishing_gradient init_stats optimizers regularizati
 	schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
-experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~40 min on 2 cores)
+experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~25 min on 2 cores)
+
+# The README's figures: experiment/figure of its report, copied to docs/<experiment>.png
+FIGURES := degradation/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
+	optimizers/sensitivity optimizers/default_lr/loss regularization/sensitivity \
+	batchnorm/sensitivity schedules/curves mnist1d_table/curves transfer/curves
+.PHONY: figures
+figures: ## copy each experiment's figure into docs/, for the README (after make experiments)
+	@for f in $(FIGURES); do \
+		name=$$(echo $${f%/*} | tr / _); \
+		cp -v $(EXP)/$${f%%/*}/report/$${f#*/}.png docs/$$name.png || exit 1; \
+	done
 
 degradation: $(STAMP) ## 20 vs 56 layers, plain vs residual: deeper plain nets train worse
 	-$(DLT) train -m experiment=degradation $(ARGS)
@@ -88,13 +99,16 @@ optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 	-$(DLT) train -m experiment=optimizers $(ARGS)
 	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err \
 		--x trainer.lr_scale --out $(EXP)/$@/report
+	$(DLT) report $(EXP)/$@/*trainer.lr_scale=1 --by optimizer --metric best_val_err,test_err,steps_to_target \
+		--target 0.1 --sort best_val_err --out $(EXP)/$@/report/default_lr
 
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
 	-$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
 	-$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
 	-$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 $(ARGS)
 	-$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
-	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,val_err,test_err,sparsity --out $(EXP)/$@/report
+	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,test_err,sparsity \
+		--x regularization --out $(EXP)/$@/report
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits
 	-$(DLT) train -m experiment=batchnorm $(ARGS)
@@ -113,11 +127,14 @@ mnist1d_table: $(STAMP) ## logistic regression, MLP, CNN, GRU on MNIST-1D (the p
 		model.readout=all regularization=[grad_clip] $(ARGS)
 	$(DLT) report $(EXP)/$@ --by name --metric train_err,test_err,params,wall_s --out $(EXP)/$@/report
 
+FINETUNE := experiment=transfer data.load.seed=7 trainer.overfit_subset=200
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt
-	-$(DLT) train -m experiment=transfer data.load.seed=7 trainer.overfit_subset=200 \
-		model.init_from=null,$(abspath $(EXP))/$@/pretrain model.freeze=0,2 $(ARGS)
-	$(DLT) report $(EXP)/$@ --by model.init_from,model.freeze --metric train_err,test_err --out $(EXP)/$@/report
+	-$(DLT) train -m $(FINETUNE) name=scratch $(ARGS)
+	-$(DLT) train -m $(FINETUNE) name=pretrained model.init_from=$(abspath $(EXP))/$@/pretrain \
+		model.freeze=0,2,7 $(ARGS)
+	$(DLT) report $(EXP)/$@/finetune --by name,model.freeze --metric train_err,test_err \
+		--x model.freeze --out $(EXP)/$@/report
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks: loop vs hand-written, batching, start-up, sweeps, report (~4 min)

@@ -83,11 +83,14 @@ def sensitivity(numbers: pd.DataFrame, by: list[str], x: str, metrics: list[str]
     if not metrics:
         return None
     lines, ticks, log = sensitivity_lines(numbers, by, x)
+    # categories get points, not lines: nothing lies between two of them
+    categories = None if pd.to_numeric(numbers[x], errors="coerce").notna().all() else ticks
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics) + 1, 3.8), squeeze=False)
     for i, (label, part) in enumerate(lines.items()):
         for ax, m in zip(axes[0], metrics, strict=True):
             mean, std = part[f"{m}_mean"], part[f"{m}_std"].fillna(0)
-            ax.errorbar(part["_x"], mean, yerr=std, capsize=3, label=label, **_style(i))
+            style = _style(i) if categories is None else {**_style(i), "linestyle": "none"}
+            ax.errorbar(part["_x"], mean, yerr=std, capsize=3, label=label, **style)
     for ax, m in zip(axes[0], metrics, strict=True):
         ax.set(xlabel=x, title=m.replace("_", " "))
         ax.grid(alpha=0.3)
@@ -96,7 +99,10 @@ def sensitivity(numbers: pd.DataFrame, by: list[str], x: str, metrics: list[str]
         if ticks:
             ax.minorticks_off()
             ax.set_xticks(list(ticks), list(ticks.values()))
-    _legend(fig, axes[0][-1])
+        if categories:
+            ax.tick_params(axis="x", labelrotation=30)
+    if len(by) > 1:  # one line needs no legend
+        _legend(fig, axes[0][-1])
     return _save(fig, plt, path)
 
 
