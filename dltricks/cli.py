@@ -12,6 +12,9 @@ import os
 import sys
 from collections.abc import Callable
 
+from dltricks import errors
+from dltricks.errors import EXIT_BAD_INPUT, EXIT_OK, BadInput
+
 USAGE = """\
 usage: dltricks <command> [arguments]
 
@@ -35,12 +38,10 @@ Run `dltricks <command> --help` for the options of a command.
 `python -m dltricks ...` is the same program.
 """
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
 
 def error(message: str) -> int:
     """Print one clear message for bad input; the exit code to return."""
-    print(f"dltricks: error: {message}", file=sys.stderr)
+    errors.say(message)
     return EXIT_BAD_INPUT
 
 
@@ -164,7 +165,6 @@ def resume(args: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from dltricks import checkpoint, config, records
-    from dltricks.errors import BadInput
 
     if not args or args[0].startswith("-"):
         return error("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
@@ -261,7 +261,6 @@ def lr_find(args: list[str]) -> int:
     if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr:
         return error("--steps must be >= 10 and 0 < --min-lr < --max-lr")
     from dltricks import config
-    from dltricks.errors import BadInput
 
     out = opts.out or Path("outputs/lr_find") / time.strftime("%Y-%m-%d/%H-%M-%S")
     try:

@@ -1,5 +1,14 @@
 """Errors the user can fix. The command line prints the message alone and exits with 2."""
 
+import sys
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def say(message: str) -> None:
+    """The one line every command prints for an error: no traceback."""
+    print(f"dltricks: error: {message}", file=sys.stderr)
+
 
 class BadInput(ValueError):
     """Input the user can fix: the message names the key, file or path, and how to fix it."""

@@ -12,9 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from dltricks import config, sweep
-from dltricks.errors import BadInput
-
-EXIT_INTERNAL, EXIT_BAD_INPUT = 1, 2
+from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, say
 
 
 def main(cfg: DictConfig) -> float | None:
@@ -40,7 +38,7 @@ def single_job(cfg: DictConfig, job: Any) -> float:
     except BadInput as err:
         if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
             train.record_failure(job, f"bad input: {err}")
-        print(f"dltricks: error: {err}", file=sys.stderr)
+        say(str(err))
         sys.exit(EXIT_BAD_INPUT)
     except train.Interrupted as stop:
         print(
@@ -51,10 +49,7 @@ def single_job(cfg: DictConfig, job: Any) -> float:
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as err:  # a full disk, an output folder gone: one line, no traceback
-        print(
-            f"dltricks: error: {cannot_write(err)}; the last checkpoint in {job.run_dir} is intact",
-            file=sys.stderr,
-        )
+        say(f"{cannot_write(err)}; the last checkpoint in {job.run_dir} is intact")
         sys.exit(EXIT_INTERNAL)
 
 

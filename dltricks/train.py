@@ -12,7 +12,6 @@ import os
 import platform
 import signal
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dltricks import __version__, checkpoint, console, optim, probes, records
+from dltricks import __version__, checkpoint, console, errors, optim, probes, records
 from dltricks import data as datasets
 from dltricks.build import build
 from dltricks.checkpoint import Position
@@ -219,7 +218,7 @@ def write_summary_last(path: Path, summary: dict) -> None:
     try:
         records.write_json_atomic(path, summary)
     except OSError as err:
-        print(f"dltricks: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+        errors.say(f"cannot write {path}: {err.strerror}")
 
 
 @torch.no_grad()

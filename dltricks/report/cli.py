@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from dltricks.errors import EXIT_BAD_INPUT, BadInput, say
 from dltricks.report import plots, render, table
 from dltricks.report.diagnosis import Thresholds, diagnose
 from dltricks.report.runs import find_runs, load_run
 
 OUTPUTS = Path("outputs")
-
-
-class BadInput(Exception):
-    """A path or option the report cannot use; the message says which and what to do."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,8 +97,8 @@ def main(args: list[str]) -> int:
     try:
         text = report(opts)
     except BadInput as err:
-        print(f"dltricks: error: {err}", file=sys.stderr)
-        return 2
+        say(str(err))
+        return EXIT_BAD_INPUT
     sys.stdout.write(text)
     return 0
 
