@@ -106,12 +106,7 @@ def resume(p: Any, cfg: DictConfig, job: Any, config_yaml: str) -> tuple[Positio
         from dltricks.train import new_summary  # the loop module's own summary
 
         summary = new_summary(cfg, job, p.model, p.device)
-    summary.update(
-        status="running",
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        wall_s_before=summary.get("wall_s", 0.0),
-    )
+    summary.update(status="running", pid=os.getpid(), host=socket.gethostname())
     summary.setdefault("resumed", []).append(
         {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step}
     )

@@ -64,6 +64,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
     else:
         pos, summary = Position(), new_summary(cfg, job, model, p.device)
         summary.update(transfer=p.transfer, sanity=check_sanity(p, t.sanity_tolerance))
+    wall_before = summary.get("wall_s") or 0.0  # a resumed run's earlier sessions
     records.write_json_atomic(summary_path, summary)
     print(
         f"dltricks: {data.name} ({len(data.train)}/{len(data.val)}/{len(data.test)}), "
@@ -180,7 +181,7 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
             steps=step,
             final=final and final_metrics(final),
             best=best and {k: best[k] for k in ("epoch", "val_err", "test_err")},
-            wall_s=summary.get("wall_s_before", 0.0) + time.perf_counter() - start,
+            wall_s=wall_before + time.perf_counter() - start,
             samples_per_s=seen / max(train_seconds, 1e-9),
         )
         write_summary_last(summary_path, summary)
@@ -214,7 +215,6 @@ class StopRequest:
 
 def write_summary_last(path: Path, summary: dict) -> None:
     """The final summary; a full disk must not hide the error that ended the run."""
-    summary.pop("wall_s_before", None)
     try:
         records.write_json_atomic(path, summary)
     except OSError as err:

@@ -102,6 +102,8 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_say_interrupted(
     assert state["position"]["step"] == summary["steps"] > 0
     assert dltricks("resume", str(tmp_path)).returncode == 0
     assert read_metrics(tmp_path)[EXACT].equals(reference[EXACT])
+    resumed = read_summary(tmp_path)  # wall time adds up over both sessions
+    assert resumed["wall_s"] > summary["wall_s"] > 0 and "wall_s_before" not in resumed
 
 
 def test_resume_with_another_config_is_refused_showing_the_difference(tmp_path):
