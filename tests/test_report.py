@@ -331,8 +331,17 @@ def test_report_on_real_runs(tmp_path):
 
 
 def test_layers_shows_the_per_layer_table_and_plots(tree, tmp_path):
-    out = report(str(tree / "0"), "--by", "model.depth", "--layers", "--out", str(tmp_path)).stdout
-    assert "per-layer statistics" in out and "| model.depth=20 | 0 | 2 |" in out
+    args = [str(tree / "0"), "--by", "model.depth", "--layers"]
+    report(*args, "--out", str(tmp_path))
+    page = (tmp_path / "report.md").read_text()  # its own section, a real markdown table
+    assert "\n## Per-layer statistics" in page and "\n| model.depth=20 | 0 | 2 |" in page
     assert (tmp_path / "layer_activations.png").stat().st_size > 1000
+    assert "Per-layer statistics" in report(*args).stdout  # the terminal shows it too
+    report(*args, "--format", "csv", "--out", str(tmp_path / "csv"))
+    layers = pd.read_csv(tmp_path / "csv" / "layers.csv")  # csv: one table a file
+    assert {"group", "epoch", "index", "grad_norm"} <= set(layers.columns)
+    assert "grad_norm" not in (tmp_path / "csv" / "report.csv").read_text()
+    two = dltricks("report", *args, "--format", "csv")
+    assert two.returncode == 2 and "--out" in two.stderr
     bare = dltricks("report", str(tree / "1"), "--layers")
     assert bare.returncode == 2 and "trainer.probes=true" in bare.stderr

@@ -132,21 +132,28 @@ def report(opts: argparse.Namespace) -> str:
         shown, numbers, notes, labels = summarize(df, run_dirs, by, metrics, limits, opts.sort)
     notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
     title = f"dltricks report: {len(run_dirs)} runs under {', '.join(map(str, roots))}"
-    if opts.layers:
-        notes = [*notes, *_layer_lines(labels, opts.format)]
+    layers = _layer_table(labels) if opts.layers else None
     if opts.out is None:
-        return render.render(_data(shown, numbers, opts.format), opts.format, title, notes)
-    return write_out(opts, shown, numbers, title, notes, labels)
+        if layers is not None and opts.format in ("csv", "json"):
+            raise BadInput(
+                f"--layers --format {opts.format}: two tables; add --out DIR to write "
+                f"the per-layer one as layers.{opts.format} beside report.{opts.format}"
+            )
+        sections = {LAYERS: layers} if layers is not None else {}
+        data = _data(shown, numbers, opts.format)
+        return render.render(data, opts.format, title, notes, sections=sections)
+    return write_out(opts, shown, numbers, title, notes, labels, layers)
 
 
-def _layer_lines(labels: dict[str, list[Path]], fmt: str) -> list[str]:
-    """The per-layer table as lines of text, after the notes."""
-    table = plots.layer_table(labels)
-    if table.empty:
+LAYERS = "Per-layer statistics (mean over each group's runs)"
+
+
+def _layer_table(labels: dict[str, list[Path]]) -> pd.DataFrame:
+    """The per-layer table: at initialization (epoch 0) and at the last probe."""
+    layers = plots.layer_table(labels)
+    if layers.empty:
         raise BadInput("--layers: no layers.csv in these runs (train with trainer.probes=true)")
-    shown = table.assign(**{c: table[c].map(lambda v: f"{v:.3g}") for c in table.columns[3:]})
-    text = render.markdown(shown) if fmt in ("markdown", "table") else shown.to_csv(index=False)
-    return ["", "per-layer statistics (mean over each group's runs):", *text.splitlines()]
+    return layers
 
 
 def summarize(df, run_dirs, by, metrics, limits, sort):
@@ -261,7 +268,7 @@ def _select(df: pd.DataFrame, rows: list[dict], side: str) -> pd.DataFrame:
     return part
 
 
-def write_out(opts, shown, numbers, title, notes, labels) -> str:
+def write_out(opts, shown, numbers, title, notes, labels, layers=None) -> str:
     out: Path = opts.out
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -285,8 +292,14 @@ def write_out(opts, shown, numbers, title, notes, labels) -> str:
     )
     fmt = "markdown" if opts.format == "table" else opts.format
     target = out / f"report.{render.SUFFIX[fmt]}"
-    target.write_text(render.render(_data(shown, numbers, fmt), fmt, title, notes, images))
+    sections = {LAYERS: layers} if layers is not None else {}
     written = [target, *images]
+    if layers is not None and fmt in ("csv", "json"):  # machine formats: one table a file
+        written.insert(1, out / f"layers.{render.SUFFIX[fmt]}")
+        written[1].write_text(render.render(layers, fmt, title, []))
+        sections = {}
+    data = _data(shown, numbers, fmt)
+    target.write_text(render.render(data, fmt, title, notes, images, sections))
     return (
         render.render(shown, "table", title, notes)
         + "wrote "

@@ -37,7 +37,13 @@ def rich_table(df: pd.DataFrame, title: str) -> str:
     return capture.get()
 
 
-def page(df: pd.DataFrame, title: str, notes: list[str], images: list[Path]) -> str:
+def page(
+    df: pd.DataFrame,
+    title: str,
+    notes: list[str],
+    images: list[Path],
+    sections: dict[str, pd.DataFrame],
+) -> str:
     """One HTML file with everything inlined: it can be mailed or opened offline."""
     figures = "\n".join(
         f'<figure><img alt="{html.escape(p.stem)}" '
@@ -46,6 +52,10 @@ def page(df: pd.DataFrame, title: str, notes: list[str], images: list[Path]) -> 
         for p in images
     )
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    tables = "".join(
+        f"<h2>{html.escape(k)}</h2>\n{v.to_html(index=False, escape=True, border=0)}"
+        for k, v in sections.items()
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -53,20 +63,46 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100
 </head><body><h1>{html.escape(title)}</h1>
 {df.to_html(index=False, escape=True, border=0)}
 <h2>Diagnosis and warnings</h2><ul>{items}</ul>
+{tables}
 {figures}
 </body></html>
 """
 
 
 def render(
-    df: pd.DataFrame, fmt: str, title: str, notes: list[str], images: list[Path] = ()
+    df: pd.DataFrame,
+    fmt: str,
+    title: str,
+    notes: list[str],
+    images: list[Path] = (),
+    sections: dict[str, pd.DataFrame] | None = None,
 ) -> str:
+    """The table, the notes, then each further table of `sections` under its heading
+    (csv and json hold one table: their sections are written as files of their own)."""
+    sections = {k: numbers_shown(v) for k, v in (sections or {}).items()}
     if fmt == "markdown":
-        return f"# {title}\n\n{markdown(df)}\n" + "".join(f"- {n}\n" for n in notes)
+        return (
+            f"# {title}\n\n{markdown(df)}\n"
+            + "".join(f"- {n}\n" for n in notes)
+            + "".join(f"\n## {k}\n\n{markdown(v)}" for k, v in sections.items())
+        )
     if fmt == "csv":
         return df.to_csv(index=False)
     if fmt == "json":
         return df.to_json(orient="records", indent=2) + "\n"
     if fmt == "html":
-        return page(df, title, notes, list(images))
-    return rich_table(df, title) + "".join(f"{n}\n" for n in notes)
+        return page(df, title, notes, list(images), sections)
+    return (
+        rich_table(df, title)
+        + "".join(f"{n}\n" for n in notes)
+        + "".join(rich_table(v, k) for k, v in sections.items())
+    )
+
+
+def numbers_shown(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats to 3 significant digits: per-layer statistics span many orders of magnitude."""
+
+    def text(v: float) -> str:
+        return "-" if pd.isna(v) else f"{v:.3g}"
+
+    return df.assign(**{c: df[c].map(text) for c in df.select_dtypes("float")})
