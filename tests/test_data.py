@@ -37,6 +37,18 @@ def test_mnist1d_is_generated_once_and_cached(tmp_path):
     assert len(cached) == 1
     b = mnist1d.load(root=str(tmp_path))
     assert np.array_equal(a.x, b.x)
+    same = mnist1d.load(root=str(tmp_path), **mnist1d.VARIATION)  # the defaults, spelled out
+    assert np.array_equal(a.x, same.x) and len(list((tmp_path / "mnist1d").glob("*.npz"))) == 1
+
+
+def test_mnist1d_variation_is_a_shifted_domain_with_the_same_labels(tmp_path):
+    base = mnist1d.load(num_samples=500, root=str(tmp_path))
+    noisy = mnist1d.load(num_samples=500, root=str(tmp_path), corr_noise_scale=1.0)
+    assert np.array_equal(base.y, noisy.y)  # the same draw of digits and templates...
+    assert not np.allclose(base.x, noisy.x)  # ...seen through more correlated noise
+    assert len(list((tmp_path / "mnist1d").glob("*.npz"))) == 2  # cached apart
+    with pytest.raises(ValueError, match="noise"):
+        mnist1d.load(num_samples=500, root=str(tmp_path), noise=1.0)
 
 
 @pytest.mark.parametrize("scheme", ["center", "standardize", "whiten"])
