@@ -165,7 +165,8 @@ def run(cfg: DictConfig, job: Job) -> dict[str, Any]:
             sparsity=sparsity(p.weights),
         )
         if t.overfit_subset:
-            summary["overfit"] = overfit_verdict(t.overfit_subset, final, t.overfit_loss)
+            frozen = len(p.transfer["frozen"]) if p.transfer else 0
+            summary["overfit"] = overfit_verdict(t.overfit_subset, final, t.overfit_loss, frozen)
     except (Interrupted, KeyboardInterrupt):
         status, final, epoch = "interrupted", last, epoch - 1  # epochs completed
         raise
@@ -237,7 +238,10 @@ def check_sanity(p: Any, tolerance: float) -> dict[str, Any]:
         f"sanity: initial loss {result['initial_loss']:.4f}, ln({p.data.classes}) = "
         f"{result['expected_loss']:.4f}"
     )
-    if not result["initial_loss_ok"]:
+    if p.transfer and p.transfer["loaded"]:  # ln C is the loss of a fresh init only
+        result["initial_loss_ok"] = None
+        line += f" (not checked: {p.transfer['loaded']} tensors loaded from model.init_from)"
+    elif not result["initial_loss_ok"]:
         line = (
             f"warning: {line}: more than {tolerance} apart; the outputs are not diffuse at "
             "initialization (check the init scale)"
@@ -249,14 +253,23 @@ def check_sanity(p: Any, tolerance: float) -> dict[str, Any]:
     return result
 
 
-def overfit_verdict(n: int, final: dict | None, threshold: float) -> dict[str, Any]:
+def overfit_verdict(
+    n: int, final: dict | None, threshold: float, frozen: int = 0
+) -> dict[str, Any]:
     """The seeds' debugging step: a model that cannot overfit n examples has a bug or too
-    little capacity."""
+    little capacity (which `frozen` layers take away on purpose: then it is no warning)."""
     loss = final["train_loss"] if final else math.nan
     reached = bool(loss <= threshold)
     word = "reached" if reached else "did NOT reach"
-    print(f"overfit_subset={n}: train loss {loss:.4g} {word} <= {threshold}", flush=True)
-    return {"n": n, "train_loss": loss, "threshold": threshold, "reached": reached}
+    why = f" ({frozen} modules frozen)" if frozen and not reached else ""
+    print(f"overfit_subset={n}: train loss {loss:.4g} {word} <= {threshold}{why}", flush=True)
+    return {
+        "n": n,
+        "train_loss": loss,
+        "threshold": threshold,
+        "reached": reached,
+        "frozen": frozen,
+    }
 
 
 # ---------------------------------------------------------------- the pieces of the loop

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import pandas as pd
 import pytest
 import torch
 from conftest import dltricks, read_summary, train_run
@@ -43,11 +46,19 @@ def test_fine_tune_from_a_finished_run(tmp_path):
         "model.width=16",
         f"model.init_from={source}",
         "model.freeze=1",
+        "trainer.overfit_subset=64",
+        "trainer.overfit_loss=1e-9",  # out of reach: the frozen layer limits it on purpose
     )
-    transfer = read_summary(tmp_path / "fine")["transfer"]
+    summary = read_summary(tmp_path / "fine")
+    transfer = summary["transfer"]
     assert transfer["init_from"] == str(source) and transfer["loaded"] >= 4
     assert transfer["reinitialized"] == ["head.bias", "head.weight"]
     assert transfer["frozen"] == ["stem.0"]
+    # trained weights need not start at ln C, and frozen layers need not overfit: no warnings
+    assert summary["sanity"]["initial_loss_ok"] is None
+    assert summary["overfit"] == {**summary["overfit"], "reached": False, "frozen": 1}
+    report = dltricks("report", str(tmp_path / "fine"), "--format", "csv")
+    assert pd.read_csv(io.StringIO(report.stdout))["warnings"].isna().all()
 
 
 def test_init_from_a_dir_without_checkpoint_is_refused(tmp_path):

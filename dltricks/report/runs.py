@@ -79,7 +79,7 @@ def _checks(summary: dict[str, Any]) -> list[str]:
             f"ln C = {sanity['expected_loss']:.3f}: check the init scale"
         )
     overfit = summary.get("overfit") or {}
-    if overfit.get("reached") is False:
+    if overfit.get("reached") is False and not overfit.get("frozen"):
         notes.append(
             f"could not overfit {overfit['n']} examples (train loss "
             f"{overfit['train_loss']:.3g}): a bug, or too little capacity"
