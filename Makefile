@@ -128,7 +128,7 @@ mnist1d_table: $(STAMP) ## logistic regression, MLP, CNN, GRU on MNIST-1D (the p
 	$(DLT) report $(EXP)/$@ --by name --metric train_err,test_err,params,wall_s --out $(EXP)/$@/report
 
 # The target domain: a new draw of MNIST-1D, sheared, shifted and noisier, 200 examples
-FINETUNE := experiment=transfer data.load.seed=7 trainer.overfit_subset=200 data.load.shear_scale=1.5 \
+FINETUNE := experiment=transfer data.load.seed=7 data.train_size=200 data.load.shear_scale=1.5 \
 	data.load.max_translation=60 data.load.corr_noise_scale=0.5
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt

@@ -64,8 +64,12 @@ def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
         split_seed=cfg.data.split_seed,
         device=device,
     )
-    if t.overfit_subset:
-        data.train = subset(data.train, t.overfit_subset, cfg.data.split_seed)
+    for key, n in (
+        ("data.train_size", cfg.data.train_size),
+        ("trainer.overfit_subset", t.overfit_subset),
+    ):
+        if n:  # a small training set; or the seeds' "overfit a few examples" check
+            data.train = subset(data.train, n, cfg.data.split_seed, key)
     reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
     dropout, input_dropout = reg.dropout()
     activation = instantiate(cfg.activation)
@@ -135,12 +139,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def subset(split: Split, n: int, seed: int) -> Split:
-    """n training examples, drawn with a fixed seed (the seeds' "overfit a small subset")."""
+def subset(split: Split, n: int, seed: int, key: str) -> Split:
+    """n training examples, drawn with a fixed seed."""
     if n > len(split):
-        raise ConfigError(
-            f"trainer.overfit_subset={n}: more than the {len(split)} training examples there are"
-        )
+        raise ConfigError(f"{key}={n}: more than the {len(split)} training examples there are")
     pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
     pick = pick.to(split.x.device)
     return Split(split.x[pick], split.y[pick])

@@ -75,6 +75,7 @@ RULES: list[Rule] = [
     ("model.layers", _int_at_least(1), "an integer >= 1"),
     ("model.readout", lambda x: x in ("last", "all"), "last or all"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
+    ("data.train_size", _int_at_least(0), "an integer >= 0 (0: all)"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
     (
         "data.preprocess",

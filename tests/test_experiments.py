@@ -176,7 +176,7 @@ def test_transfer_a_pretrained_net_beats_one_trained_from_scratch(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     fine = ["experiment=transfer", "trainer.epochs=20", "data.load.seed=7"]
-    fine += ["trainer.overfit_subset=200", "seed=0,1", "data.load.shear_scale=1.5"]
+    fine += ["data.train_size=200", "seed=0,1", "data.load.shear_scale=1.5"]
     fine += ["data.load.max_translation=60", "data.load.corr_noise_scale=0.5"]  # another domain
     sweep(tmp_path / "fine", *fine, "name=scratch")
     df = sweep(

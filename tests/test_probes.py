@@ -142,6 +142,12 @@ def test_overfit_subset_reaches_near_zero_train_loss(tmp_path):
     assert "overfit_subset=32: train loss" in proc.stdout
 
 
+def test_train_size_trains_on_that_many_examples_without_the_overfit_check(tmp_path):
+    train_run(tmp_path, "data.train_size=50", "trainer.epochs=1", "trainer.batch_size=10")
+    summary = read_summary(tmp_path)
+    assert summary["steps"] == 5 and "overfit" not in summary  # 50 examples, 10 a batch
+
+
 def test_lr_find_suggests_an_lr_inside_the_range_and_has_the_expected_shape(tmp_path):
     proc = dltricks(
         "lr-find",

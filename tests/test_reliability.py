@@ -217,6 +217,9 @@ BAD = [
     ("model._target_=torch.load", "torch.load"),
     ("init.std=0", "init.std"),
     ("seed=-3", "seed"),
+    ("data.train_size=-1", "data.train_size"),
+    ("data.train_size=100000", "data.train_size=100000: more than"),
+    ("model=rnn data=mnist1d model.readout=mean", "model.readout"),
 ]
 
 
