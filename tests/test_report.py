@@ -283,6 +283,13 @@ def test_compare_puts_two_groups_side_by_side(tree):
     assert float(row["B - A"]) == pytest.approx(0.22)
 
 
+def test_many_paths_are_summed_up_in_the_title(tree):
+    runs = sorted(str(p.parent) for p in tree.rglob("summary.json"))
+    assert len(runs) > 3
+    first = report(*runs, "--format", "markdown").stdout.splitlines()[0]
+    assert first.endswith(f"under {tree} ({len(runs)} paths)"), first
+
+
 def test_sort_orders_by_a_metric(tree):
     out = report(str(tree), "--by", "model.depth", "--sort", "train_err", "--format", "csv")
     depths = pd.read_csv(io.StringIO(out.stdout))["model.depth"].astype(str).tolist()

@@ -131,7 +131,7 @@ def report(opts: argparse.Namespace) -> str:
     else:
         shown, numbers, notes, labels = summarize(df, run_dirs, by, metrics, limits, opts.sort)
     notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
-    title = f"dltricks report: {len(run_dirs)} runs under {', '.join(map(str, roots))}"
+    title = f"dltricks report: {len(run_dirs)} runs under {_where(roots)}"
     layers = _layer_table(labels) if opts.layers else None
     if opts.out is None:
         if layers is not None and opts.format in ("csv", "json"):
@@ -330,6 +330,16 @@ def newest_output() -> Path:
     if not candidates:
         raise BadInput(f"no runs under {OUTPUTS}/: run `dltricks train` first, or name a path")
     return max(candidates, key=lambda p: (p.parent.name, p.name))
+
+
+def _where(roots: list[Path]) -> str:
+    """The paths named, or for many (a shell glob) the folder they share and their number."""
+    if len(roots) <= 3:
+        return ", ".join(map(str, roots))
+    try:
+        return f"{os.path.commonpath(roots)} ({len(roots)} paths)"
+    except ValueError:  # absolute and relative mixed
+        return f"{roots[0]} and {len(roots) - 1} more paths"
 
 
 def _relative(run: Path, roots: list[Path]) -> str:
