@@ -242,7 +242,8 @@ def compare(
     out = {"metric": metrics}
     for name, part in zip(("A", "B"), picked, strict=True):
         out[f"{name}: {sides[len(out) - 1]}"] = [
-            f"{table._mean_std(part[m].mean(), part[m].std())} (n={part[m].count()})"
+            f"{table.mean_std(part[m].mean(), part[m].std(), table.DIGITS.get(m, 4))} "
+            f"(n={part[m].count()})"
             for m in metrics
         ]
     out["B - A"] = [f"{picked[1][m].mean() - picked[0][m].mean():+.4f}" for m in metrics]

@@ -101,9 +101,10 @@ def display(
     out = df[key_columns].apply(as_text) if key_columns else pd.DataFrame(index=df.index)
     for m in metrics:
         if grouped:
-            out[m] = [_mean_std(a, b) for a, b in zip(df[f"{m}_mean"], df[f"{m}_std"], strict=True)]
+            pairs = zip(df[f"{m}_mean"], df[f"{m}_std"], strict=True)
+            out[m] = [mean_std(a, b, DIGITS.get(m, 4)) for a, b in pairs]
         else:
-            out[m] = [_num(v) for v in df[m]]
+            out[m] = [_num(v, DIGITS.get(m, 4)) for v in df[m]]
     if grouped:
         out["n"] = df["n"].astype(str)
         out["runs"] = df["statuses"]
@@ -119,7 +120,15 @@ def _num(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def _mean_std(mean: float, std: float) -> str:
+# Decimals shown per metric: errors and losses 4; counts and seconds fewer.
+DIGITS = {"params": 0, "epochs": 0, "best_epoch": 1, "steps_to_target": 1, "wall_s": 1}
+DIGITS |= {"samples_per_s": 0}
+
+
+def mean_std(mean: float, std: float, digits: int = 4) -> str:
+    """'mean ± std'; the mean alone for one run, or for a count every run shares."""
     if pd.isna(mean):
         return "-"
-    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+    if pd.isna(std) or (digits < 2 and std == 0):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
