@@ -68,7 +68,7 @@ EXPERIMENTS := degradation vanishing_gradient init_stats optimizers regularizati
 	schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
-experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~25 min on 2 cores)
+experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~11 min on 2 cores)
 
 # The README's figures: experiment/figure of its report, copied to docs/<experiment>.png
 FIGURES := degradation/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
