@@ -238,21 +238,23 @@ def test_sensitivity_draws_a_metric_against_one_key_a_line_per_other_group():
             "best_val_err_std": [0.0, 0.01, 0.02, 0.0, 0.0, 0.0],
         }
     )
-    lines, ticks, log = plots.sensitivity_lines(
+    lines, (ticks, log, categorical) = plots.sensitivity_lines(
         numbers, ["optimizer", "trainer.lr_scale"], "trainer.lr_scale"
     )
     assert list(lines) == ["optimizer=sgd", "optimizer=adam"]
     assert lines["optimizer=sgd"]["_x"].tolist() == [0.3, 1.0, 3.0]  # sorted, numeric
     assert lines["optimizer=sgd"]["best_val_err_mean"].tolist() == [0.2, 0.1, 0.9]
     assert ticks == {0.3: "0.3", 1.0: "1", 3.0: "3"} and log is True  # spans 10x: log axis
-    _, _, log = plots.sensitivity_lines(
+    assert categorical is False
+    _, (_, log, _) = plots.sensitivity_lines(
         numbers.replace("0.3", "0.5"), ["optimizer", "trainer.lr_scale"], "trainer.lr_scale"
     )
     assert log is False  # 0.5 to 3: a linear axis
-    lines, ticks, log = plots.sensitivity_lines(
+    lines, (ticks, log, categorical) = plots.sensitivity_lines(
         numbers, ["trainer.lr_scale", "optimizer"], "optimizer"
     )
     assert ticks == {0: "sgd", 1: "adam"} and not log  # categories in order of appearance
+    assert categorical is True
     assert lines["trainer.lr_scale=3"]["_x"].tolist() == [0, 1]
 
 

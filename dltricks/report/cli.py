@@ -7,11 +7,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from dltricks.errors import EXIT_BAD_INPUT, BadInput, say
-from dltricks.report import plots, render, table
+from dltricks.report import compare, plots, render, table
 from dltricks.report.diagnosis import Thresholds, diagnose
 from dltricks.report.runs import find_runs, load_run
 
@@ -125,7 +126,7 @@ def report(opts: argparse.Namespace) -> str:
     metrics = _metrics(opts.metric)
     limits = Thresholds(opts.high_train_err, opts.gap)
     if opts.compare:
-        shown, numbers = compare(df, rows, opts.compare, metrics), None
+        shown, numbers = compare.compare(df, rows, opts.compare, metrics), None
         notes: list[str] = []
         labels: dict[str, list[Path]] = {}
     else:
@@ -142,7 +143,8 @@ def report(opts: argparse.Namespace) -> str:
         sections = {LAYERS: layers} if layers is not None else {}
         data = _data(shown, numbers, opts.format)
         return render.render(data, opts.format, title, notes, sections=sections)
-    return write_out(opts, shown, numbers, title, notes, labels, layers)
+    plot = Sensitivity(opts.x, by, metrics) if opts.x and numbers is not None else None
+    return write_out(opts, shown, numbers, title, notes, labels, layers, plot)
 
 
 LAYERS = "Per-layer statistics (mean over each group's runs)"
@@ -234,42 +236,15 @@ def _metrics(spec: str) -> list[str]:
     return metrics
 
 
-def compare(
-    df: pd.DataFrame, rows: list[dict], sides: list[str], metrics: list[str]
-) -> pd.DataFrame:
-    """Two groups of runs side by side: mean ± std (n) of each metric, and B - A."""
-    picked = [_select(df, rows, side) for side in sides]
-    out = {"metric": metrics}
-    for name, part in zip(("A", "B"), picked, strict=True):
-        out[f"{name}: {sides[len(out) - 1]}"] = [
-            f"{table.mean_std(part[m].mean(), part[m].std(), table.DIGITS.get(m, 4))} "
-            f"(n={part[m].count()})"
-            for m in metrics
-        ]
-    out["B - A"] = [f"{picked[1][m].mean() - picked[0][m].mean():+.4f}" for m in metrics]
-    return pd.DataFrame(out)
+class Sensitivity(NamedTuple):
+    """--x: the key along the x axis, the --by keys, the metrics to plot."""
+
+    x: str
+    by: list[str]
+    metrics: list[str]
 
 
-def _select(df: pd.DataFrame, rows: list[dict], side: str) -> pd.DataFrame:
-    path = Path(side)
-    if path.exists():
-        inside = [Path(r["run"]).resolve().is_relative_to(path.resolve()) for r in rows]
-        part = df[inside]
-    else:
-        mask = pd.Series(True, index=df.index)
-        for cond in side.split(","):
-            key, sep, value = cond.partition("=")
-            if not sep:
-                raise BadInput(f"--compare {side}: neither a path nor key=value")
-            values = [str(r["config"].get(key, r["choices"].get(key))) for r in rows]
-            mask &= pd.Series([v.lower() == value.lower() for v in values], index=df.index)
-        part = df[mask]
-    if part.empty:
-        raise BadInput(f"--compare {side}: matches no run")
-    return part
-
-
-def write_out(opts, shown, numbers, title, notes, labels, layers=None) -> str:
+def write_out(opts, shown, numbers, title, notes, labels, layers=None, plot=None) -> str:
     out: Path = opts.out
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -284,7 +259,10 @@ def write_out(opts, shown, numbers, title, notes, labels, layers=None) -> str:
                 plots.learning_rate(labels, out / "lr.png"),
                 plots.layer_gradients(labels, out / "layer_gradients.png"),
                 plots.layer_activations(labels, out / "layer_activations.png"),
-                _sensitivity(opts, numbers, out / "sensitivity.png"),
+                plot
+                and plots.sensitivity(
+                    numbers, plot.by, plot.x, plot.metrics, out / "sensitivity.png"
+                ),
             )
             if p is not None
         ]
@@ -307,13 +285,6 @@ def write_out(opts, shown, numbers, title, notes, labels, layers=None) -> str:
         + ", ".join(str(p) for p in written)
         + "\n"
     )
-
-
-def _sensitivity(opts, numbers: pd.DataFrame | None, path: Path) -> Path | None:
-    if opts.x is None or numbers is None:
-        return None
-    by = [k for k in opts.by.split(",") if k]
-    return plots.sensitivity(numbers, by, opts.x, _metrics(opts.metric), path)
 
 
 def _data(shown: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> pd.DataFrame:

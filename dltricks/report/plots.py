@@ -4,6 +4,7 @@ per group, like Figure 1 of He et al. 2016), the learning rate, per-layer gradie
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -82,36 +83,43 @@ def sensitivity(numbers: pd.DataFrame, by: list[str], x: str, metrics: list[str]
     metrics = [m for m in metrics if numbers[f"{m}_mean"].notna().any()]
     if not metrics:
         return None
-    lines, ticks, log = sensitivity_lines(numbers, by, x)
-    # categories get points, not lines: nothing lies between two of them
-    categories = None if pd.to_numeric(numbers[x], errors="coerce").notna().all() else ticks
+    lines, axis = sensitivity_lines(numbers, by, x)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics) + 1, 3.8), squeeze=False)
     for i, (label, part) in enumerate(lines.items()):
+        # categories get points, not lines: nothing lies between two of them
+        style = {**_style(i), "linestyle": "none"} if axis.categorical else _style(i)
         for ax, m in zip(axes[0], metrics, strict=True):
             mean, std = part[f"{m}_mean"], part[f"{m}_std"].fillna(0)
-            style = _style(i) if categories is None else {**_style(i), "linestyle": "none"}
             ax.errorbar(part["_x"], mean, yerr=std, capsize=3, label=label, **style)
     for ax, m in zip(axes[0], metrics, strict=True):
         ax.set(xlabel=x, title=m.replace("_", " "))
         ax.grid(alpha=0.3)
-        if log:
+        if axis.log:
             ax.set_xscale("log")
-        if ticks:
+        if axis.ticks:
             ax.minorticks_off()
-            ax.set_xticks(list(ticks), list(ticks.values()))
-        if categories:
+            ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
+        if axis.categorical:
             ax.tick_params(axis="x", labelrotation=30)
     if len(by) > 1:  # one line needs no legend
         _legend(fig, axes[0][-1])
     return _save(fig, plt, path)
 
 
+class XAxis(NamedTuple):
+    """How a key's values lie along the x axis."""
+
+    ticks: dict  # position -> label ({}: matplotlib's own)
+    log: bool  # a logarithmic axis
+    categorical: bool  # the values are names, placed in the order they first appear
+
+
 def sensitivity_lines(
     numbers: pd.DataFrame, by: list[str], x: str
-) -> tuple[dict[str, pd.DataFrame], dict, bool]:
+) -> tuple[dict[str, pd.DataFrame], XAxis]:
     """The grouped table split into one line per combination of the `by` keys other than
-    `x`, each sorted by its position `_x` on the x axis; the tick labels; a log axis or not."""
-    position, ticks, log = _positions(numbers[x])
+    `x`, each sorted by its position `_x` on the x axis; and that axis."""
+    position, axis = _positions(numbers[x])
     others = [k for k in by if k != x]
     data = numbers.assign(_x=position)
     parts = data.groupby(others, sort=False) if others else [((), data)]
@@ -120,20 +128,21 @@ def sensitivity_lines(
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={v}" for k, v in zip(others, key, strict=True)) or x
         lines[label] = part.sort_values("_x")
-    return lines, ticks, log
+    return lines, axis
 
 
-def _positions(values: pd.Series) -> tuple[pd.Series, dict, bool]:
-    """Where each value of a key goes on the x axis, its tick labels, and whether the axis is
-    logarithmic: numbers as they are (log where they span 10x or more, labelled at the values
-    when there are few), anything else as categories in the order they first appear."""
+def _positions(values: pd.Series) -> tuple[pd.Series, XAxis]:
+    """Where each value of a key goes on the x axis, and the axis: numbers as they are (log
+    where they span 10x or more, labelled at the values when there are few), anything else
+    as categories in the order they first appear."""
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.isna().any():
         order = list(dict.fromkeys(values))
-        return values.map(order.index), dict(enumerate(order)), False
+        return values.map(order.index), XAxis(dict(enumerate(order)), False, True)
     distinct = sorted(set(numeric))
     ticks = {v: f"{v:g}" for v in distinct} if len(distinct) <= 12 else {}
-    return numeric, ticks, bool(distinct[0] > 0 and distinct[-1] >= 10 * distinct[0])
+    log = bool(distinct[0] > 0 and distinct[-1] >= 10 * distinct[0])
+    return numeric, XAxis(ticks, log, False)
 
 
 def _style(i: int) -> dict:
