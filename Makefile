@@ -133,10 +133,10 @@ FINETUNE := experiment=transfer data.load.seed=7 data.train_size=200 data.load.s
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt
 	-$(DLT) train -m $(FINETUNE) name=scratch $(ARGS)
-	-$(DLT) train -m $(FINETUNE) name=pretrained model.init_from=$(abspath $(EXP))/$@/pretrain \
-		model.freeze=0,2,7 $(ARGS)
-	$(DLT) report $(EXP)/$@/finetune --by name,model.freeze --metric train_err,test_err \
-		--x model.freeze --out $(EXP)/$@/report
+	-$(DLT) train -m $(FINETUNE) name=pretrained transfer.init_from=$(abspath $(EXP))/$@/pretrain \
+		transfer.freeze=0,2,7 $(ARGS)
+	$(DLT) report $(EXP)/$@/finetune --by name,transfer.freeze --metric train_err,test_err \
+		--x transfer.freeze --out $(EXP)/$@/report
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks: loop vs hand-written, batching, start-up, sweeps, report (~4 min)

@@ -39,7 +39,8 @@ def loop_overhead() -> dict:
     import torch
     from torch import nn
 
-    from dltricks import config, train
+    from dltricks import config, targets, train
+    from dltricks.run_record import Job
 
     overrides = [
         "data=mnist1d",
@@ -56,13 +57,13 @@ def loop_overhead() -> dict:
     def dltricks_run(*extra: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = config.load([*overrides, *extra])
-            return train.run(cfg, train.Job(Path(tmp)))
+            return train.run(cfg, Job(Path(tmp)))
 
     cfg = config.load(overrides)
     from dltricks import data as datasets
 
     d = datasets.build(
-        config.instantiate(cfg.data.load),
+        targets.instantiate(cfg.data.load),
         name="mnist1d",
         preprocess="none",
         val_fraction=0.1,

@@ -35,6 +35,7 @@ def _fixture_root() -> Path:
 
 def _epoch_seconds(root: Path, *extra: str) -> float:
     from dltricks import config, train
+    from dltricks.run_record import Job
 
     overrides = [
         "experiment=resnet_cifar10",
@@ -47,7 +48,7 @@ def _epoch_seconds(root: Path, *extra: str) -> float:
         *extra,
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        train.run(config.load(overrides), train.Job(Path(tmp)))
+        train.run(config.load(overrides), Job(Path(tmp)))
         import pandas as pd
 
         metrics = pd.read_csv(Path(tmp) / "metrics.csv")
@@ -58,12 +59,13 @@ def _dataloader_epoch_seconds(root: Path) -> float:
     from torch.utils.data import DataLoader, TensorDataset
 
     from dltricks.data import cifar10
+    from dltricks.models.activations import relu
     from dltricks.models.convnet import ConvNet
     from dltricks.models.layers import batch_norm
 
     a = cifar10.load(root=str(root), verify=False)
     data = TensorDataset(torch.from_numpy(a.x), torch.from_numpy(a.y))
-    model = ConvNet((3, 32, 32), 10, 56, activation=torch.nn.ReLU, norm=batch_norm).cuda()
+    model = ConvNet((3, 32, 32), 10, 56, activation=relu(), norm=batch_norm).cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
 
     def augment(batch):

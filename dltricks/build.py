@@ -1,6 +1,6 @@
 """build(cfg, run_dir) -> Parts: the composed config turned into the plain objects the loop
 uses (data on the device, model, optimizer, schedule, regularizers, probes). The config is
-read here; train.run and lr_find.run only see what this returns."""
+read here, once; train.run and lr_find only see what this returns."""
 
 from __future__ import annotations
 
@@ -9,27 +9,34 @@ import random
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dltricks import data as datasets
 from dltricks import optim, probes, records
-from dltricks.config import ConfigError, instantiate
 from dltricks.data import Split
 from dltricks.data.order import SCORES, EpochOrder
+from dltricks.early_stopping import EarlyStopping, NoEarlyStopping
+from dltricks.errors import ConfigError
 from dltricks.models import transfer
+from dltricks.models.activations import Activation
+from dltricks.models.dropout import NO_DROPOUT, Dropout
+from dltricks.models.init import initialize
 from dltricks.optim import schedules
-from dltricks.regularize import Regularization
+from dltricks.regularize import Regularization, Regularizer
+from dltricks.settings import Loop, loop_settings, lr_schedule
+from dltricks.targets import instantiate
 
 PROBE_BATCH = 256  # training examples the probes and sanity checks look at
 
 
 @dataclass
 class Parts:
+    loop: Loop  # the trainer keys the loop reads
     device: torch.device
     data: datasets.Data
     model: nn.Module
@@ -39,6 +46,7 @@ class Parts:
     weights: list[nn.Parameter]  # decayed and penalized: Linear/Conv weights
     params: list[nn.Parameter]  # everything trained
     reg: Regularization
+    early_stopping: EarlyStopping | NoEarlyStopping
     batch_size: int
     order: EpochOrder
     total_steps: int
@@ -46,56 +54,41 @@ class Parts:
     autocast: Any
     scaler: torch.amp.GradScaler
     probes: probes.Probes | probes.NoProbes
-    transfer: dict | None
+    facts: dict[str, Any]  # what summary.json records of the run as built
+    config_yaml: str  # the config, as a checkpoint keeps it
+
+    @property
+    def batches(self) -> int:
+        """Updates in a full epoch."""
+        return math.ceil(len(self.data.train) / self.batch_size)
 
 
-def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
+def build(cfg: DictConfig, run_dir: Path) -> Parts:
     t = cfg.trainer
     seed_everything(cfg.seed)
     torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
     if t.threads:
         torch.set_num_threads(t.threads)
     device = pick_device(t.device)
-    data = datasets.build(
-        instantiate(cfg.data.load),
-        name=cfg.data.name,
-        preprocess=cfg.data.preprocess,
-        val_fraction=cfg.data.val_fraction,
-        split_seed=cfg.data.split_seed,
-        device=device,
-    )
-    for key, n in (
-        ("data.train_size", cfg.data.train_size),
-        ("trainer.overfit_subset", t.overfit_subset),
-    ):
-        if n:  # a small training set; or the seeds' "overfit a few examples" check
-            data.train = subset(data.train, n, cfg.data.split_seed, key)
-    reg = Regularization([instantiate(node) for node in cfg.regularization.values()])
-    dropout, input_dropout = reg.dropout()
-    activation = instantiate(cfg.activation)
-    try:
-        model = instantiate(cfg.model)(
-            in_shape=data.shape,
-            classes=data.classes,
-            activation=activation,
-            norm=instantiate(cfg.norm),
-            dropout=dropout,
-        )
-    except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
-        raise ConfigError(f"model={model_choice} with data={data.name}: {err}") from None
-    model = nn.Sequential(input_dropout(), model) if input_dropout is not nn.Identity else model
-    instantiate(cfg.init)(model, activation=activation)
-    moved = transfer_weights(model, cfg.model.init_from, cfg.model.freeze)
+    data = load_data(cfg, device)
+    options = [instantiate(node) for node in cfg.regularization.values()]
+    dropout = _one(options, Dropout, NO_DROPOUT)  # a layer of the model
+    early_stopping = _one(options, EarlyStopping, NoEarlyStopping())  # the loop's `break`
+    reg = Regularization([o for o in options if isinstance(o, Regularizer)])
+    activation: Activation = instantiate(cfg.activation)
+    model = make_model(cfg, data, activation, dropout)
+    init = initialize(model, instantiate(cfg.init), activation)
+    moved = transfer_weights(model, cfg.transfer)
     model.to(device, memory_format=memory_format(device, data.shape))
     criterion = instantiate(cfg.loss)()
-    lookahead = cfg.optimizer.lookahead
-    optimizer = optim.build(instantiate(cfg.optimizer), model, lookahead.k, lookahead.alpha)
+    optimizer = optim.build(instantiate(cfg.optimizer), model, cfg.lookahead.k, cfg.lookahead.alpha)
     weights, _ = optim.decayed(model)
     reg.bind(model, criterion, weights)
     batch_size = batch_size_of(t.batch_size, len(data.train))
     order = epoch_order(t, data, cfg.seed)
     x, y = data.train.x[:PROBE_BATCH], data.train.y[:PROBE_BATCH]
     return Parts(
+        loop=loop_settings(t),
         device=device,
         data=data,
         model=model,
@@ -105,22 +98,38 @@ def build(cfg: DictConfig, run_dir: Path, model_choice: str = "model") -> Parts:
         weights=weights,
         params=[p for p in model.parameters() if p.requires_grad],
         reg=reg,
+        early_stopping=early_stopping,
         batch_size=batch_size,
         order=order,
         total_steps=sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1)),
-        schedule=schedules.scaled(
-            schedules.with_warmup(instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps),
-            t.lr_scale,
-        ),
+        schedule=lr_schedule(cfg),
         autocast=autocast_for(device, t.precision),
         scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
         probes=(
-            probes.Probes(model, x, y, criterion, run_dir / "layers.csv", t.probe_every)
+            probes.Probes(
+                model, x, y, criterion, run_dir / records.LAYERS, activation, t.probe_every
+            )
             if t.probes
             else probes.NoProbes()
         ),
-        transfer=moved,
+        facts={
+            "name": cfg.name,
+            "seed": cfg.seed,
+            "params": sum(p.numel() for p in model.parameters()),
+            "device": str(device),
+            "init": init,
+            "transfer": moved,
+        },
+        config_yaml=OmegaConf.to_yaml(cfg),
     )
+
+
+T = TypeVar("T")
+
+
+def _one(options: list[Any], kind: type[T], default: T) -> T:
+    """The option of this kind the regularization list picked, or the default."""
+    return next((o for o in options if isinstance(o, kind)), default)
 
 
 def seed_everything(seed: int) -> None:
@@ -137,6 +146,43 @@ def pick_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("trainer.device=mps: MPS is not available here; use cpu or auto")
     return torch.device(name)
+
+
+def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
+    """The dataset on the device, split and preprocessed; a small training set when asked."""
+    data = datasets.build(
+        instantiate(cfg.data.load),
+        name=cfg.data.name,
+        preprocess=cfg.data.preprocess,
+        val_fraction=cfg.data.val_fraction,
+        split_seed=cfg.data.split_seed,
+        device=device,
+    )
+    for key, n in (
+        ("data.train_size", cfg.data.train_size),
+        ("trainer.overfit_subset", cfg.trainer.overfit_subset),
+    ):
+        if n:  # a small training set; or the seeds' "overfit a few examples" check
+            data.train = subset(data.train, n, cfg.data.split_seed, key)
+    return data
+
+
+def make_model(
+    cfg: DictConfig, data: datasets.Data, activation: Activation, dropout: Dropout
+) -> nn.Module:
+    """The model option's factory, given the data's shape and the tricks' factories."""
+    try:
+        model = instantiate(cfg.model)(
+            in_shape=data.shape,
+            classes=data.classes,
+            activation=activation,
+            norm=instantiate(cfg.norm),
+            dropout=dropout.hidden,
+        )
+    except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
+        raise ConfigError(f"data={data.name}: {err}") from None
+    inputs = dropout.inputs
+    return nn.Sequential(inputs(), model) if inputs is not nn.Identity else model
 
 
 def subset(split: Split, n: int, seed: int, key: str) -> Split:
@@ -172,15 +218,15 @@ def epoch_order(t: DictConfig, data: datasets.Data, seed: int) -> EpochOrder:
     )
 
 
-def transfer_weights(model: nn.Module, init_from: str | None, freeze: int) -> dict | None:
+def transfer_weights(model: nn.Module, cfg: DictConfig) -> dict | None:
     """Transfer learning: load a finished run's matching weights, freeze the first layers."""
-    if not init_from and not freeze:
+    if not cfg.init_from and not cfg.freeze:
         return None
     result = None
-    if init_from:
-        state = records.load_checkpoint(Path(init_from).expanduser() / records.CHECKPOINT)
-        result = transfer.load_matching(model, state["model"])
-    return transfer.summary(init_from, result, transfer.freeze_first(model, freeze))
+    if cfg.init_from:
+        path = Path(cfg.init_from).expanduser() / records.CHECKPOINT
+        result = transfer.load_matching(model, records.load_checkpoint(path)["model"])
+    return transfer.summary(cfg.init_from, result, transfer.freeze_first(model, cfg.freeze))
 
 
 def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:

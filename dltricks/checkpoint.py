@@ -1,7 +1,8 @@
 """What a checkpoint holds, so that a resumed run continues bit for bit: model, optimizer
-(Lookahead's slow weights and SWATS' phase included), grad scaler, the regularizers' state
-(early stopping), the loop's position (epoch, the batch within it and that epoch's
-permutation), and every random state (torch, CUDA, numpy, python, the permutation generator).
+(Lookahead's slow weights and SWATS' phase included), grad scaler, early stopping's state,
+the loop's position (epoch, the batch within it and that epoch's permutation), and every
+random state (torch, CUDA, numpy, python, the permutation generator). And when to save one
+outside the schedule: on SIGINT or SIGTERM (a cluster's preemption), at the next batch.
 
 Everything is stored as tensors and plain containers, so the file loads with
 torch.load(weights_only=True): no pickled code, no OmegaConf objects.
@@ -9,35 +10,49 @@ torch.load(weights_only=True): no pickled code, no OmegaConf objects.
 
 from __future__ import annotations
 
-import os
 import random
-import socket
-from dataclasses import asdict, dataclass, field
+import signal
+import threading
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
 from dltricks import records
-from dltricks.errors import ConfigError
+from dltricks.errors import BadFile, ConfigError
+
+if TYPE_CHECKING:
+    from dltricks.build import Parts
 
 
 @dataclass
 class Position:
-    """Where the loop is: the next batch to train on, and what it has accumulated."""
+    """Where the loop is: the epoch in progress, the next batch in it, and what the run has
+    accumulated so far."""
 
-    epoch: int = 1  # the epoch in progress (1-based)
+    epoch: int = 1  # the epoch in progress (1-based); epochs completed = epoch - 1
     batch: int = 0  # index of its next example in `visit`
     visit: torch.Tensor | None = None  # this epoch's order, drawn at its start
     step: int = 0
     seen: int = 0
     train_seconds: float = 0.0
     losses: torch.Tensor | None = None  # this epoch's minibatch losses so far
-    best: dict | None = None
-    last: dict | None = None
-    extra: dict = field(default_factory=dict)
+    best: dict | None = None  # the evaluation row with the lowest val_err
+    last: dict | None = None  # the last evaluation row
+
+    def next_epoch(self) -> None:
+        self.epoch, self.batch, self.visit, self.losses = self.epoch + 1, 0, None, None
+
+    def remember(self, row: dict[str, Any]) -> None:
+        """An evaluation: the last one, and the best so far by val_err."""
+        self.last = row
+        if self.best is None or row["val_err"] < self.best["val_err"]:
+            self.best = row
+
+
+# ---------------------------------------------------------------- save and restore
 
 
 def random_states(order_rng: torch.Generator) -> dict[str, Any]:
@@ -67,51 +82,60 @@ def set_random_states(states: dict[str, Any], order_rng: torch.Generator) -> Non
     order_rng.set_state(states["order"])
 
 
-def capture(parts: Any, position: Position, config_yaml: str) -> dict[str, Any]:
-    """The state to save (see the module docstring)."""
-    return {
-        "model": parts.model.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "scaler": parts.scaler.state_dict(),
-        "regularization": parts.reg.state_dict(),
+def save(p: Parts, position: Position, run_dir: Path) -> None:
+    """A checkpoint of the loop at `position` (see the module docstring)."""
+    state = {
+        "model": p.model.state_dict(),
+        "optimizer": p.optimizer.state_dict(),
+        "scaler": p.scaler.state_dict(),
+        "early_stopping": p.early_stopping.state_dict(),
         "position": asdict(position),
-        "random": random_states(parts.order.rng),
-        "config": config_yaml,
+        "random": random_states(p.order.rng),
+        "config": p.config_yaml,
     }
+    records.save_checkpoint(run_dir / records.CHECKPOINT, state)
 
 
-def restore(parts: Any, state: dict[str, Any]) -> Position:
-    """Load `state` into the parts; the position to continue from."""
-    parts.model.load_state_dict(state["model"])
-    parts.optimizer.load_state_dict(state["optimizer"])
-    parts.scaler.load_state_dict(state["scaler"])
-    parts.reg.load_state_dict(state["regularization"])
-    set_random_states(state["random"], parts.order.rng)
-    return Position(**state["position"])
+RESUME_KEYS = ("model", "optimizer", "scaler", "position", "random", "config")
 
 
-def resume(p: Any, cfg: DictConfig, job: Any, config_yaml: str) -> tuple[Position, dict]:
-    """Restore the run in trainer.resume from its checkpoint: the same config (but for the
-    epoch budget), its rows of metrics.csv/layers.csv up to the checkpoint, its summary."""
-    run_dir = Path(cfg.trainer.resume).expanduser()
-    state = records.load_checkpoint(run_dir / records.CHECKPOINT)
-    check_same_config(state["config"], config_yaml)
-    pos = restore(p, state)
-    for name in (records.METRICS, "layers.csv"):  # rows written after the checkpoint go
-        records.keep_rows(job.run_dir / name, lambda row: int(row["epoch"]) < pos.epoch)
-    path = run_dir / records.SUMMARY
+def restore(p: Parts, state: dict[str, Any], path: Path) -> Position:
+    """Load `state` into the parts; the position to continue from. A file that holds tensors
+    of other shapes or odd types is refused naming it."""
     try:
-        summary = records.read_json(path)
-    except (OSError, ValueError):
-        from dltricks.train import new_summary  # the loop module's own summary
+        p.model.load_state_dict(state["model"])
+        p.optimizer.load_state_dict(state["optimizer"])
+        p.scaler.load_state_dict(state["scaler"])
+        p.early_stopping.load_state_dict(state.get("early_stopping", {}))
+        set_random_states(state["random"], p.order.rng)
+        names = {f.name for f in fields(Position)}
+        return Position(**{k: v for k, v in state["position"].items() if k in names})
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BadFile(f"{path}: refused, does not fit this run ({first[:200]})") from None
 
-        summary = new_summary(cfg, job, p.model, p.device)
-    summary.update(status="running", pid=os.getpid(), host=socket.gethostname())
-    summary.setdefault("resumed", []).append(
-        {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step}
-    )
-    print(f"dltricks: resuming {run_dir} at epoch {pos.epoch}, step {pos.step}", flush=True)
-    return pos, summary
+
+def resume(p: Parts, run_dir: Path) -> Position:
+    """Restore the run in `run_dir` (trainer.resume, which must be the run's own dir) from its
+    checkpoint: the same config (but for the epoch budget), its rows of metrics.csv and
+    layers.csv up to the checkpoint."""
+    assert p.loop.resume is not None
+    if p.loop.resume.resolve() != run_dir.resolve():
+        raise ConfigError(
+            f"trainer.resume={p.loop.resume}: a run resumes in its own dir, not {run_dir}; "
+            f"use `dltricks resume {p.loop.resume}`"
+        )
+    path = run_dir / records.CHECKPOINT
+    state = records.load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if missing:
+        raise BadFile(f"{path}: refused, lacks {', '.join(missing)}: not a checkpoint to resume")
+    check_same_config(state["config"], p.config_yaml)
+    position = restore(p, state, path)
+    for name in (records.METRICS, records.LAYERS):  # rows written after the checkpoint go
+        records.keep_rows(run_dir / name, lambda row: int(row["epoch"]) < position.epoch)
+    print(f"dltricks: resuming {run_dir} at epoch {position.epoch}, step {position.step}")
+    return position
 
 
 # Keys a resumed run may change: how long it trains, and how often it saves.
@@ -123,13 +147,14 @@ RESUMABLE_CHANGES = (
 )
 
 
-def check_same_config(saved_yaml: str, config_yaml: str) -> None:
+def check_same_config(saved_yaml: Any, config_yaml: str) -> None:
     import yaml
 
-    from dltricks.report.runs import flatten
-
-    saved = flatten(yaml.safe_load(saved_yaml))
-    now = flatten(yaml.safe_load(config_yaml))
+    try:
+        saved = records.flatten(yaml.safe_load(str(saved_yaml)))
+    except yaml.YAMLError:
+        raise BadFile("the checkpoint's config is not YAML: refused") from None
+    now = records.flatten(yaml.safe_load(config_yaml))
     changed = [
         f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
         for k in sorted(set(saved) | set(now))
@@ -140,3 +165,43 @@ def check_same_config(saved_yaml: str, config_yaml: str) -> None:
             "trainer.resume: the config differs from the run's (only "
             f"{', '.join(RESUMABLE_CHANGES[:1])} may change): " + "; ".join(changed)
         )
+
+
+# ---------------------------------------------------------------- signals
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: the run saved a checkpoint and stops (exit 128 + signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """While active, SIGINT and SIGTERM set `signum` instead of killing the process, so the
+    loop can save a checkpoint at the next batch; a second SIGINT stops at once. Only the
+    command line's job enters one: a library call or a test keeps its own handlers."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old.clear()
+
+
+NEVER = StopRequest()  # never entered: its signum stays 0

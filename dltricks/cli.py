@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from dltricks import errors
-from dltricks.errors import EXIT_BAD_INPUT, EXIT_OK, BadInput
+from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput
 
 USAGE = """\
 usage: dltricks <command> [arguments]
@@ -66,21 +67,31 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_command(args: list[str]) -> int:
     """`dltricks train [hydra args]`: check the overrides, then run Hydra's app."""
-    from hydra._internal.utils import get_args_parser
-
+    from dltricks import config, hydra_compat
     from dltricks.config import ConfigError
 
-    parsed = get_args_parser().parse_args(args)
+    parsed = hydra_compat.parse_args(args)
     asks_only = parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
+    sweep_dir = None
     if not asks_only:
         try:
             check_command_line(parsed.overrides, multirun=parsed.multirun)
+            if parsed.multirun and not parsed.cfg:
+                sweep_dir = config.sweep_dir(parsed.overrides)
+                args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
             if not parsed.cfg:
-                check_output_dir(parsed.overrides, parsed.multirun)
+                check_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
         except ConfigError as err:
             return error(str(err))
     sys.argv = ["dltricks-train", *args]
-    return run_hydra_app()
+    run_hydra_app()
+    if sweep_dir is None:
+        return EXIT_OK
+    from dltricks import sweep
+
+    line, ok = sweep.tally_line(sweep_dir)
+    print(line, flush=True)
+    return EXIT_OK if ok else EXIT_INTERNAL
 
 
 def check_command_line(overrides: list[str], multirun: bool) -> None:
@@ -93,19 +104,19 @@ def check_command_line(overrides: list[str], multirun: bool) -> None:
     config.check_overrides(overrides)
     if any(o.startswith("hydra/sweeper=") for o in overrides):
         return  # a search space is sampled by its sweeper: each job checks itself
-    for job in sweep_jobs(overrides):
+    for job in config.sweep_jobs(overrides):
         config.load(job)
 
 
-def check_output_dir(overrides: list[str], multirun: bool) -> None:
+def check_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> None:
     """The run (or sweep) dir must be creatable: say so now, not in a Hydra traceback."""
-    from pathlib import Path
-
     from dltricks.config import ConfigError
 
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
     folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
+    if sweep_dir is not None:
+        folder = sweep_dir
     if (
         given
         and not multirun
@@ -128,29 +139,17 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
         ) from None
 
 
-def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """The override list of each job of a basic (grid) sweep."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    kept = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
-    parsed = OverridesParser.create().parse_overrides(kept)
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    return [job for batch in batches for job in batch]
-
-
-def run_hydra_app() -> int:
-    """Hydra's app on sys.argv; a sweep's exit code says whether every job completed."""
+def run_hydra_app() -> None:
+    """Hydra's app on sys.argv: a run, or a sweep of them."""
     import hydra
 
-    from dltricks import job, sweep
+    from dltricks import job
 
     @hydra.main(version_base="1.3", config_path="pkg://dltricks.conf", config_name="config")
     def app(cfg):
         return job.main(cfg)
 
     app()
-    return sweep.exit_code
 
 
 # ---------------------------------------------------------------- resume
@@ -160,8 +159,6 @@ def resume(args: list[str]) -> int:
     """`dltricks resume RUN_DIR [OVERRIDE ...]`: continue a run in its own directory, with
     its own overrides (and a new trainer.epochs, say). Checked before Hydra writes anything
     into the run dir: a refused resume leaves the run as it was."""
-    from pathlib import Path
-
     from omegaconf import OmegaConf
 
     from dltricks import checkpoint, config, records
@@ -201,7 +198,6 @@ def report(args: list[str]) -> int:
 def schedule(args: list[str]) -> int:
     """`dltricks schedule NAME [OVERRIDE ...] --steps N --out PNG`: lr against step."""
     import argparse
-    from pathlib import Path
 
     p = argparse.ArgumentParser(
         prog="dltricks schedule", description="Print and plot a learning-rate schedule."
@@ -218,14 +214,12 @@ def schedule(args: list[str]) -> int:
         return error(f"--steps {opts.steps}: must be >= 1")
     try:
         cfg = config.load([f"schedule={opts.name}", *opts.overrides])
-        curve = config.instantiate(cfg.schedule.curve)
     except ConfigError as err:
         return error(str(err))
-    from dltricks.optim import preview, schedules
+    from dltricks.optim import preview
+    from dltricks.settings import lr_schedule
 
-    points = preview.curve_points(
-        schedules.with_warmup(curve, cfg.schedule.warmup_steps), cfg.optimizer.lr, opts.steps
-    )
+    points = preview.curve_points(lr_schedule(cfg), cfg.optimizer.lr, opts.steps)
     print(f"schedule={opts.name} over {opts.steps} steps (lr {cfg.optimizer.lr}):")
     print("    step  lr")
     print(preview.table(points), end="")
@@ -242,7 +236,6 @@ def lr_find(args: list[str]) -> int:
     optimizer the overrides pick."""
     import argparse
     import time
-    from pathlib import Path
 
     p = argparse.ArgumentParser(
         prog="dltricks lr-find", description="The learning-rate range test (Smith 2017)."

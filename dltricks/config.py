@@ -7,27 +7,18 @@ config raises ConfigError, whose message names the key and how to fix it (exit c
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dltricks import rules
+from dltricks import rules, targets
 from dltricks.errors import ConfigError
 
 CONFIG_MODULE = "dltricks.conf"
-# A config file must not be a way to run arbitrary code: only these may be instantiated.
-# (A bare "torch." would admit torch.load; Hydra's own blocklist lets builtins.open through.)
-ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", "dltricks.")
 _MISSING = object()
-HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
-# Keys train.py takes out of a node before instantiating it (optimizer.lookahead wraps any
-# optimizer), so they are not arguments of the node's _target_.
-CODE_KEYS = ("lookahead", "init_from", "freeze")
 
 
 # ---------------------------------------------------------------- the registry (conf/)
@@ -55,8 +46,9 @@ def options(group: str) -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def compose(overrides: list[str]) -> DictConfig:
-    """The composed config for these overrides (hydra.* keys left out), as `train` sees it."""
+def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """The composed config for these overrides, as `train` sees it (with_hydra: Hydra's own
+    node too)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -65,9 +57,9 @@ def compose(overrides: list[str]) -> DictConfig:
 
     try:
         if GlobalHydra.instance().is_initialized():  # inside a Hydra job (a sweep's)
-            return hydra_compose("config", overrides=overrides)
+            return hydra_compose("config", overrides, return_hydra_config=with_hydra)
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            return hydra_compose("config", overrides=overrides)
+            return hydra_compose("config", overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_first_lines(err)) from None
 
@@ -121,6 +113,26 @@ def _split_list_string(value: str) -> list[str]:
     return [value]
 
 
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The overrides of each job of a grid sweep (Hydra's own keys left out)."""
+    from dltricks import hydra_compat
+
+    return hydra_compat.sweep_jobs([o for o in overrides if not _is_hydra(o)])
+
+
+def sweep_dir(overrides: list[str]) -> Path:
+    """Where a sweep over `overrides` writes: hydra.sweep.dir as given, by a preset, or by
+    default (outputs/sweeps/<date>/<time>), resolved now."""
+    hydra = [o for o in overrides if _is_hydra(o)]
+    first = sweep_jobs(overrides)[0] if any(not _is_hydra(o) for o in overrides) else []
+    cfg = compose([*first, *hydra], with_hydra=True)
+    return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+
+
+def _is_hydra(override: str) -> bool:
+    return override.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
 def _key(override: str) -> str:
     return override.split("=", 1)[0]
 
@@ -129,7 +141,7 @@ def load(overrides: list[str]) -> DictConfig:
     """Compose and check the config `dltricks train OVERRIDES` would run (hydra.* excluded).
 
     Raises ConfigError naming the first bad option, key, type or value."""
-    overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    overrides = [o for o in overrides if not _is_hydra(o)]
     check_overrides(overrides)
     base = compose([o for o in overrides if _key(o).lstrip("+~") in groups()])
     for override in overrides:
@@ -148,7 +160,7 @@ def _unknown_key(base: DictConfig, key: str) -> str:
     known = OmegaConf.select(base, parent, default=None) if parent else base
     if not isinstance(known, DictConfig):
         return f"{key}: unknown key"
-    valid = ", ".join(k for k in known if k not in HYDRA_KEYS)
+    valid = ", ".join(k for k in known if k not in targets.HYDRA_KEYS)
     return f"{key}: unknown key. Valid keys under '{parent or 'the config'}': {valid}"
 
 
@@ -160,7 +172,7 @@ def validate(cfg: DictConfig, base: DictConfig) -> None:
     overrides), the value ranges in RULES, and every `_target_` against ALLOWED_TARGETS."""
     check_types(cfg, base)
     rules.check_values(cfg, leaves(cfg))
-    check_targets(cfg)
+    targets.check_targets(cfg)
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -187,13 +199,16 @@ def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def check_types(cfg: DictConfig, base: DictConfig) -> None:
-    """Every key must exist in `base` and keep its type (an int where the file has an int)."""
+    """Every key must exist in `base` and keep its type (an int where the file has an int),
+    but for the words rules.WORDS allows a key (trainer.batch_size=full)."""
     for key, value in leaves(cfg):
         if key.startswith("hydra."):
             continue
         expected = OmegaConf.select(base, key, default=_MISSING, throw_on_missing=False)
         if expected is _MISSING:
             raise ConfigError(_unknown_key(base, key))
+        if value in rules.WORDS.get(key, ()) or expected in rules.WORDS.get(key, ()):
+            continue
         if not _same_type(value, expected):
             raise ConfigError(
                 f"{key}={value!r}: expected {_type_name(expected)} (the default is {expected!r})"
@@ -208,16 +223,12 @@ def _same_type(value: Any, expected: Any) -> bool:
     if isinstance(expected, float):
         return isinstance(value, int | float)
     if isinstance(expected, int):
-        # `trainer.batch_size=full` and `gain=auto`-style words are allowed where RULES say so
-        return isinstance(value, int) or (isinstance(value, str) and value in _WORDS)
+        return isinstance(value, int)
     if isinstance(expected, str):
-        return isinstance(value, str) or expected in _WORDS
+        return isinstance(value, str)
     if isinstance(expected, list):
         return isinstance(value, list)
     return True
-
-
-_WORDS = {"full", "auto"}
 
 
 def _type_name(value: Any) -> str:
@@ -228,72 +239,3 @@ def _type_name(value: Any) -> str:
         str: "a string",
         list: "a list",
     }.get(type(value), type(value).__name__)
-
-
-def check_targets(cfg: Any, prefix: str = "") -> None:
-    """Every `_target_` must lie under ALLOWED_TARGETS, exist, and accept the keys given."""
-    if isinstance(cfg, DictConfig):
-        target = cfg.get("_target_")
-        if target is not None:
-            _check_target(str(target), cfg, prefix.rstrip(".") or "config")
-        for key in cfg:
-            check_targets(cfg._get_node(key), f"{prefix}{key}.")
-    elif isinstance(cfg, ListConfig):
-        for i, item in enumerate(cfg):
-            check_targets(item, f"{prefix}{i}.")
-
-
-def _check_target(target: str, node: DictConfig, where: str) -> None:
-    if not target.startswith(ALLOWED_TARGETS):
-        raise ConfigError(
-            f"{where}._target_={target}: refused; only names under "
-            f"{', '.join(ALLOWED_TARGETS)} may be instantiated"
-        )
-    factory = locate(target, where)
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    for key in node:
-        if key not in HYDRA_KEYS and key not in CODE_KEYS and key not in params:
-            valid = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
-            raise ConfigError(
-                f"{where}.{key}: unknown key for {target}. Valid keys: {', '.join(valid)}"
-            )
-
-
-def locate(target: str, where: str = "_target_") -> Any:
-    """Import `package.module.name` (the allow-list is checked by the caller)."""
-    module_name, _, attr = target.rpartition(".")
-    while module_name:
-        try:
-            obj: Any = importlib.import_module(module_name)
-            break
-        except ModuleNotFoundError:
-            module_name, _, parent = module_name.rpartition(".")
-            attr = f"{parent}.{attr}"
-    else:
-        raise ConfigError(f"{where}._target_={target}: no such module")
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"{where}._target_={target}: not found")
-        obj = getattr(obj, part)
-    return obj
-
-
-def instantiate(node: DictConfig, *args: Any, **kwargs: Any) -> Any:
-    """Hydra's instantiate, after the allow-list check (nested targets included); the keys
-    code consumes (CODE_KEYS) are left out."""
-    from hydra.utils import instantiate as hydra_instantiate
-
-    check_targets(node)
-    if any(k in node for k in CODE_KEYS):
-        node = OmegaConf.masked_copy(node, [k for k in node if k not in CODE_KEYS])
-    made = hydra_instantiate(node, *args, **kwargs)
-    if isinstance(made, functools.partial):
-        # Hydra >= 1.3.3 wraps partials in a class that re-authorizes its target on every
-        # call (a schedule is called every step); the target passed our allow-list above.
-        made = functools.partial(made.func, *made.args, **made.keywords)
-    return made

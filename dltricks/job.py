@@ -13,34 +13,38 @@ from omegaconf import DictConfig, open_dict
 
 from dltricks import config, sweep
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, say
+from dltricks.run_record import Job, record_failure
 
 
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from dltricks import train  # imports torch: not before Hydra has parsed --help
+    # imports torch: not before Hydra has parsed --help
+    from dltricks.checkpoint import StopRequest
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
-    job = train.Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
-    if hc.mode == RunMode.MULTIRUN:
-        return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher))
-    return single_job(cfg, job)
+    job = Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
+    with StopRequest() as stop:  # this process is the run's: SIGINT/SIGTERM checkpoint it
+        if hc.mode == RunMode.MULTIRUN:
+            return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher), stop)
+        return single_job(cfg, job, stop)
 
 
-def single_job(cfg: DictConfig, job: Any) -> float:
+def single_job(cfg: DictConfig, job: Job, stop: Any) -> float:
     from dltricks import train
+    from dltricks.checkpoint import Interrupted
 
     try:
-        return sweep.objective(train.run(cfg, job))
+        return sweep.objective(train.run(cfg, job, stop))
     except BadInput as err:
         if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
-            train.record_failure(job, f"bad input: {err}")
+            record_failure(job, f"bad input: {err}")
         say(str(err))
         sys.exit(EXIT_BAD_INPUT)
-    except train.Interrupted as stop:
+    except Interrupted as stop:
         print(
             f"dltricks: interrupted ({stop}); checkpoint saved: dltricks resume {job.run_dir}",
             file=sys.stderr,
@@ -53,9 +57,10 @@ def single_job(cfg: DictConfig, job: Any) -> float:
         sys.exit(EXIT_INTERNAL)
 
 
-def sweep_job(cfg: DictConfig, job: Any, num: int, threads: int | None) -> float:
+def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: Any) -> float:
     """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
     from dltricks import train
+    from dltricks.checkpoint import Interrupted
 
     state, summary = sweep.previous(job.run_dir, job.overrides)
     if state == "finished":
@@ -75,8 +80,8 @@ def sweep_job(cfg: DictConfig, job: Any, num: int, threads: int | None) -> float
             cfg.trainer.threads = threads  # parallel jobs x threads = cores
     try:
         config.load(job.overrides)  # a single run checked these before Hydra started
-        return sweep.objective(train.run(cfg, job))
-    except train.Interrupted as stop:  # Ctrl-C or SIGTERM ends the whole sweep
+        return sweep.objective(train.run(cfg, job, stop))
+    except Interrupted as stop:  # Ctrl-C or SIGTERM ends the whole sweep
         print(
             f"dltricks: job {num} interrupted ({stop}): re-run the sweep into the same "
             "sweep dir to resume",
@@ -85,7 +90,7 @@ def sweep_job(cfg: DictConfig, job: Any, num: int, threads: int | None) -> float
         sys.exit(128 + stop.signum)
     except Exception as err:  # recorded, reported, and the next job runs
         message = cannot_write(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
-        train.record_failure(job, message, overwrite=isinstance(err, BadInput))
+        record_failure(job, message, overwrite=isinstance(err, BadInput))
         print(f"dltricks: job {num} failed: {message}", file=sys.stderr)
         return float("nan")
 

@@ -1,7 +1,7 @@
 """Looking inside the network, as the seeds do to explain a failure: per weight layer, the
 gradient norm (vanishing gradients), the weight norm, the update/weight ratio (about 1e-3 is
 healthy), the mean and std of its activations (cs231n's init experiment) and the fraction of
-dead ReLU units; and the sanity checks at the start of a run (initial loss ln C).
+dead ReLU units.
 
 Probes run on a fixed probe batch of training examples, without side effects on training:
 the random state and the BatchNorm running statistics are restored afterwards, so a run with
@@ -19,32 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from dltricks.models.activations import Activation
 from dltricks.models.init import WEIGHT_LAYERS
-from dltricks.records import MetricsWriter
+from dltricks.records import LAYER_COLUMNS, MetricsWriter
 
-LAYER_COLUMNS = [
-    "epoch",
-    "step",
-    "layer",
-    "index",
-    "kind",
-    "grad_norm",
-    "weight_norm",
-    "update_ratio",
-    "act_mean",
-    "act_std",
-    "dead_frac",
-]
 PROBED = (*WEIGHT_LAYERS, nn.RNNBase)
-NOT_ACTIVATIONS = (
-    *PROBED,
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.Dropout,
-    nn.Identity,
-)
-RELU_LIKE = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU)  # "active" means output > 0
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -60,14 +39,6 @@ def _norm(tensors: list[torch.Tensor | None]) -> float:
     return math.sqrt(sum(float(t.pow(2).sum()) for t in present)) if present else math.nan
 
 
-def _is_activation(module: nn.Module) -> bool:
-    return (
-        not list(module.children())
-        and not isinstance(module, NOT_ACTIVATIONS)
-        and type(module).__name__ != "ClassicDropout"
-    )
-
-
 class Probes:
     """probes.before_step(last) before every update; probes.measure(epoch, step) at each
     evaluation (epoch 0: at initialization, before any update)."""
@@ -79,9 +50,11 @@ class Probes:
         y: torch.Tensor,
         criterion: nn.Module,
         path: Path,
+        activation: Activation,
         every: int = 1,
     ) -> None:
         self.model, self.x, self.y, self.criterion, self.every = model, x, y, criterion, every
+        self.activation = activation
         self.layers = weight_layers(model)
         self.writer = MetricsWriter(path, LAYER_COLUMNS)
         self.before: list[list[torch.Tensor]] | None = None
@@ -132,7 +105,7 @@ class Probes:
         hooks += [
             m.register_forward_hook(lambda mod, i, out: events.append(("a", out, mod)))
             for m in model.modules()
-            if _is_activation(m)
+            if self._is_activation(m)
         ]
         try:
             with side_effect_free(model):
@@ -143,10 +116,26 @@ class Probes:
                 h.remove()
         grads = [_norm([w.grad for w in _weights(m)]) for _, m in self.layers]
         model.zero_grad(set_to_none=True)
-        return grads, [activation_stats(a) for a in _pair(events, len(self.layers))]
+        pairs = _pair(events, len(self.layers))
+        rectifies = self.activation.rectifies
+        return grads, [
+            activation_stats(out, rectifies and self._is_activation(m)) for out, m in pairs
+        ]
+
+    def _is_activation(self, module: nn.Module) -> bool:
+        """A layer of the run's activation (a linear one has none: each weight layer's own
+        output is its activation)."""
+        kind = self.activation.module_type
+        return kind is not nn.Identity and isinstance(module, kind)
 
     def close(self) -> None:
         self.writer.close()
+
+    def __enter__(self) -> Probes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _pair(events: list[tuple[str, Any, nn.Module]], n: int) -> list[tuple[torch.Tensor, nn.Module]]:
@@ -165,11 +154,11 @@ def _pair(events: list[tuple[str, Any, nn.Module]], n: int) -> list[tuple[torch.
     return paired[:n]
 
 
-def activation_stats(pair: tuple[torch.Tensor, nn.Module]) -> dict[str, float]:
-    out, module = pair
+def activation_stats(out: torch.Tensor, rectified: bool) -> dict[str, float]:
+    """Mean and std of a layer's activations; with a rectifier, the fraction of dead units."""
     a = out.detach().float()
     dead = math.nan
-    if isinstance(module, RELU_LIKE):
+    if rectified:
         # a unit (a feature, or a channel of a conv layer) is dead when it is never active
         active = (a > 0).transpose(0, 1).flatten(1).any(dim=1)
         dead = 1.0 - active.float().mean().item()
@@ -196,6 +185,12 @@ def side_effect_free(model: nn.Module) -> Iterator[None]:
 class NoProbes:
     """trainer.probes=false: the loop pays nothing."""
 
+    def __enter__(self) -> NoProbes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def before_step(self, last_in_epoch: bool) -> None:
         pass
 
@@ -204,28 +199,3 @@ class NoProbes:
 
     def close(self) -> None:
         pass
-
-
-@torch.no_grad()
-def sanity(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    classes: int,
-    penalty: torch.Tensor | float,
-    tolerance: float,
-) -> dict[str, Any]:
-    """cs231n's sanity checks before training: the initial loss of a C-class softmax is about
-    ln C (diffuse outputs), and a regularization penalty raises it. In train mode: at
-    initialization BatchNorm's running statistics are placeholders (mean 0, variance 1)."""
-    with side_effect_free(model):
-        loss = nn.functional.cross_entropy(model(x).float(), y).item()
-    expected = math.log(classes)
-    penalty = float(penalty)
-    return {
-        "initial_loss": loss,
-        "expected_loss": expected,
-        "initial_loss_ok": abs(loss - expected) <= tolerance,
-        "penalty": penalty,
-        "penalty_raises_loss": penalty > 0 if penalty else None,
-    }

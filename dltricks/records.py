@@ -20,22 +20,53 @@ from dltricks.errors import BadFile
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
+LAYERS = "layers.csv"
 CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
-METRIC_COLUMNS = [
+
+# ---------------------------------------------------------------- the metrics registry
+# Every metric's name is written here once; the loop, the summary and the report derive
+# their lists from these, and a writer refuses a key it has no column for.
+
+SPLITS = ("train", "val", "test")
+EVALUATED = tuple(f"{split}_{m}" for split in SPLITS for m in ("loss", "err"))
+"""Measured over a whole split in eval mode (dropout off, BatchNorm running statistics):
+summary.json's `final`."""
+BEST = ("epoch", "val_err", "test_err")
+"""summary.json's `best`: the evaluation with the lowest val_err."""
+METRICS_DOC: dict[str, str] = {
+    "epoch": "the epoch just trained (1-based)",
+    "step": "updates so far",
+    "lr": "the learning rate of the epoch's last update (the first parameter group)",
+    **{
+        f"{split}_{m}": f"{what} over the {split} split, in eval mode"
+        for split in SPLITS
+        for m, what in (("loss", "mean cross-entropy"), ("err", "error fraction"))
+    },
+    "grad_norm": "the global L2 norm of the last update's gradients",
+    "epoch_s": "seconds the epoch took, its evaluation included",
+    "samples_per_s": "training examples per second of training time, so far",
+    "train_loss_running": (
+        "the mean over the epoch of the objective each update minimized: the minibatch "
+        "loss in train mode plus any penalty (l1, l2), over the clean and adversarial "
+        "halves with FGSM; train_loss is the plain loss over the split in eval mode"
+    ),
+}
+METRIC_COLUMNS = list(METRICS_DOC)
+"""metrics.csv's columns, in order (an optimizer may add its own after them)."""
+LAYER_COLUMNS = [
     "epoch",
     "step",
-    "lr",
-    "train_loss",
-    "train_err",
-    "val_loss",
-    "val_err",
-    "test_loss",
-    "test_err",
+    "layer",
+    "index",
+    "kind",
     "grad_norm",
-    "epoch_s",
-    "samples_per_s",
-    "train_loss_running",
+    "weight_norm",
+    "update_ratio",
+    "act_mean",
+    "act_std",
+    "dead_frac",
 ]
+"""layers.csv's columns (trainer.probes=true): one row per weight layer and probe."""
 STATUSES = ("running", "completed", "early_stopped", "diverged", "interrupted", "failed")
 
 
@@ -51,6 +82,10 @@ class MetricsWriter:
             self._write(columns)
 
     def write(self, row: dict[str, Any]) -> None:
+        """One row; a key with no column is an error (a metric must not vanish silently)."""
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise KeyError(f"{self.path.name} has no column for {', '.join(sorted(unknown))}")
         self._write([_cell(row.get(c)) for c in self.columns])
 
     def _write(self, cells: list[Any]) -> None:
@@ -109,6 +144,18 @@ def _jsonable(value: Any) -> Any:
 def read_json(path: Path) -> dict[str, Any]:
     with open(path) as f:
         return json.load(f)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{'model': {'depth': 20}} -> {'model.depth': 20}; Hydra's _target_ keys dropped."""
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if str(key).startswith("_"):
+            continue
+        out.update(flatten(value, f"{prefix}{key}."))
+    return out
 
 
 # ---------------------------------------------------------------- readers (report, resume)

@@ -1,25 +1,27 @@
-"""Regularization tricks (the seeds' L1, L2, weight decay, dropout, early stopping, gradient
-noise, clipping) and their places in the training loop.
+"""Regularization tricks that act in the training step (the seeds' L1, L2, weight decay,
+gradient noise, clipping, augmentation, noise injection, adversarial examples).
 
-Each option of conf/regularization instantiates to a Regularizer; `Regularization` combines the
-ones a run picked. The loop calls every place unconditionally, and a place no trick uses is
-the identity, so the loop has no branch per option:
+Each of these options of conf/regularization instantiates to a Regularizer; `Regularization`
+combines the ones a run picked. The step calls every place unconditionally, and a place no
+trick uses is the identity, so the step has no branch per option:
 
     x, y = reg.perturb(x, y)                      # augment, FGSM, weight noise
     loss = reg.add_penalty(criterion(model(x), y), weights)
     loss.backward(); reg.on_gradients(params, step); optimizer.step(); reg.after_step(...)
-    if reg.should_stop(metrics, model): break    # early stopping
+
+The other two options of the group have places of their own: dropout is a layer of the model
+(models/dropout.py), early stopping the loop's `if ...: break` (early_stopping.py).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from dltricks.data.augment import random_flip, random_shift
 
 
 class Regularizer:
@@ -27,10 +29,6 @@ class Regularizer:
 
     def bind(self, model: nn.Module, criterion: nn.Module, weights: list[nn.Parameter]) -> None:
         """Called once the model is built, for tricks that need it (FGSM, weight noise)."""
-
-    def dropout(self) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None:
-        """(hidden-layer dropout, input dropout) layer factories for the model, or None."""
-        return None
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
@@ -42,20 +40,6 @@ class Regularizer:
         pass
 
     def after_step(self, weights: Sequence[torch.Tensor], lr: float) -> None:
-        pass
-
-    def should_stop(self, metrics: dict[str, float], model: nn.Module) -> bool:
-        return False
-
-    def finish(self, model: nn.Module) -> dict | None:
-        """At the end of training: restore what the trick kept (best weights); a summary."""
-        return None
-
-    def state_dict(self) -> dict:
-        """What a checkpoint must keep for a resumed run to continue exactly."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
         pass
 
 
@@ -70,10 +54,6 @@ class Regularization(Regularizer):
     def bind(self, model, criterion, weights):
         for p in self.parts:
             p.bind(model, criterion, weights)
-
-    def dropout(self):
-        found = [d for p in self.parts if (d := p.dropout()) is not None]
-        return found[0] if found else (nn.Identity, nn.Identity)
 
     def perturb(self, x, y):
         for p in self.parts:
@@ -94,20 +74,6 @@ class Regularization(Regularizer):
     def after_step(self, weights, lr):
         for p in self.parts:
             p.after_step(weights, lr)
-
-    def should_stop(self, metrics, model):
-        return any([p.should_stop(metrics, model) for p in self.parts])
-
-    def finish(self, model):
-        done = {type(p).__name__: s for p in self.parts if (s := p.finish(model)) is not None}
-        return done or None
-
-    def state_dict(self):
-        return {str(i): p.state_dict() for i, p in enumerate(self.parts)}
-
-    def load_state_dict(self, state):
-        for i, p in enumerate(self.parts):
-            p.load_state_dict(state[str(i)])
 
 
 class L2(Regularizer):
@@ -152,41 +118,6 @@ class WeightDecay(Regularizer):
             torch._foreach_mul_(list(weights), 1.0 - lr * self.weight_decay)
 
 
-class ClassicDropout(nn.Module):
-    """Dropout as the seeds describe it: drop with probability p at train time without
-    rescaling, and multiply by (1 - p) at test time (same expectation as inverted dropout)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            return x * (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class Dropout(Regularizer):
-    """Dropout after every hidden activation (p) and on the inputs (input_p); a fresh mask
-    for every update. mode: inverted (scale by 1/(1-p) at train, torch's) or classic."""
-
-    def __init__(self, p: float = 0.5, input_p: float = 0.0, mode: str = "inverted") -> None:
-        if mode not in ("inverted", "classic"):
-            raise ValueError(f"mode must be inverted or classic, not {mode}")
-        self.p, self.input_p, self.mode = p, input_p, mode
-
-    def _factory(self, p: float) -> Callable[[], nn.Module]:
-        if p == 0:
-            return nn.Identity
-        return (lambda: nn.Dropout(p)) if self.mode == "inverted" else (lambda: ClassicDropout(p))
-
-    def dropout(self):
-        return self._factory(self.p), self._factory(self.input_p)
-
-
 class GradClip(Regularizer):
     """Clip the global gradient norm to max_norm (Pascanu et al. 2013)."""
 
@@ -215,48 +146,6 @@ class GradientNoise(Regularizer):
                 p.grad.add_(torch.randn_like(p.grad), alpha=std)
 
 
-class EarlyStopping(Regularizer):
-    """Stop after `patience` evaluations in a row without an improvement of more than
-    `min_delta` in `monitor` (val_loss or val_err); then restore the best weights."""
-
-    def __init__(
-        self, patience: int = 5, min_delta: float = 0.0, monitor: str = "val_loss"
-    ) -> None:
-        if monitor not in ("val_loss", "val_err"):
-            raise ValueError(f"monitor must be val_loss or val_err, not {monitor}")
-        self.patience, self.min_delta, self.monitor = patience, min_delta, monitor
-        self.best = math.inf
-        self.best_epoch: int | None = None
-        self.bad_evals = 0
-        self.best_state: dict | None = None
-
-    def should_stop(self, metrics, model):
-        value = metrics[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.bad_evals = value, metrics["epoch"], 0
-            self.best_state = copy.deepcopy(model.state_dict())
-            return False
-        self.bad_evals += 1
-        return self.bad_evals >= self.patience
-
-    def finish(self, model):
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
-        return {"best_epoch": self.best_epoch, "monitor": self.monitor, "best": self.best}
-
-    def state_dict(self):
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "bad_evals": self.bad_evals,
-            "best_state": self.best_state,
-        }
-
-    def load_state_dict(self, state):
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-        self.bad_evals, self.best_state = state["bad_evals"], state["best_state"]
-
-
 class Augment(Regularizer):
     """Data augmentation on the device, a fresh draw for every batch: a random shift of up to
     `shift` positions (zero padding, then a crop: He et al.'s 4-pixel CIFAR crop), a random
@@ -269,27 +158,10 @@ class Augment(Regularizer):
         if self.shift and x.ndim >= 3:
             x = random_shift(x, self.shift)
         if self.flip and x.ndim == 4:
-            flip = torch.rand(len(x), device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            x = random_flip(x)
         if self.noise_std:
             x = x + self.noise_std * torch.randn_like(x)
         return x, y
-
-
-def random_shift(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Shift every example by its own random offset in [-s, s] along each spatial axis
-    (x: (N, C, L) or (N, C, H, W)), filling with zeros: pad by s, then crop each axis at a
-    random start."""
-    n, _, *size = x.shape
-    out = F.pad(x, [s, s] * len(size))
-    for dim, length in enumerate(size, start=2):
-        start = torch.randint(0, 2 * s + 1, (n,), device=x.device)
-        index = start[:, None] + torch.arange(length, device=x.device)  # (N, length)
-        shape = [n] + [1] * (out.ndim - 1)
-        shape[dim] = length
-        target = [*out.shape[:dim], length, *out.shape[dim + 1 :]]
-        out = out.gather(dim, index.view(shape).expand(target))
-    return out
 
 
 class WeightNoise(Regularizer):

@@ -41,6 +41,12 @@ def _int_at_least(n: int) -> Callable[[Any], bool]:
     return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
 
 
+# Words a key accepts beside values of its default's type.
+WORDS: dict[str, tuple[str, ...]] = {
+    "trainer.batch_size": ("full",),  # full-batch gradient descent
+    "init.gain": ("auto",),  # the activation's gain (torch.nn.init.calculate_gain)
+}
+
 RULES: list[Rule] = [
     ("seed", _int_at_least(0), "an integer >= 0"),
     ("trainer.epochs", _int_at_least(1), "an integer >= 1"),
@@ -69,7 +75,7 @@ RULES: list[Rule] = [
     ("model.depth", _int_at_least(2), "an integer >= 2"),
     ("model.width", _int_at_least(1), "an integer >= 1"),
     ("model.block", lambda x: x in ("post", "pre"), "post or pre"),
-    ("model.freeze", _int_at_least(0), "an integer >= 0"),
+    ("transfer.freeze", _int_at_least(0), "an integer >= 0"),
     ("model.cell", lambda x: x in ("rnn", "gru", "lstm"), "rnn, gru or lstm"),
     ("model.hidden", _int_at_least(1), "an integer >= 1"),
     ("model.layers", _int_at_least(1), "an integer >= 1"),
@@ -91,12 +97,8 @@ RULES: list[Rule] = [
         lambda b: len(b) == 2 and all(_fraction(x) for x in b),
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
-    (
-        "optimizer.lookahead.k",
-        lambda x: x is None or _int_at_least(1)(x),
-        "an integer >= 1 (or null: no lookahead)",
-    ),
-    ("optimizer.lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
+    ("lookahead.k", lambda x: x is None or _int_at_least(1)(x), "an integer >= 1 (null: off)"),
+    ("lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
     ("optimizer.final_lr", _positive, "a number > 0"),
     ("optimizer.gamma", lambda x: _num(x) and 0 < x < 1, "a number in (0, 1)"),
     ("optimizer.switch_eps", _positive, "a number > 0"),
@@ -163,13 +165,13 @@ def check_values(cfg: DictConfig, leaves: Iterator[tuple[str, Any]]) -> None:
 
 
 def _convnet_depth(cfg: DictConfig) -> None:
+    from dltricks.models import stage_blocks
+
     if str(cfg.model.get("_target_", "")).endswith("ConvNet"):
-        depth = cfg.model.depth
-        if depth < 8 or (depth - 2) % 6:
-            raise ConfigError(
-                f"model.depth={depth}: a convnet (CIFAR ResNet) has depth 6n+2, "
-                "e.g. 20, 32, 44, 56 or 110"
-            )
+        try:
+            stage_blocks(cfg.model.depth)
+        except ValueError as err:
+            raise ConfigError(f"model.depth={cfg.model.depth}: {err}") from None
 
 
 def _maxout_pre_activation(cfg: DictConfig) -> None:

@@ -4,8 +4,8 @@
   catches it), and its return value is the objective a sweeper minimizes: the best val error.
 - Re-running a sweep into the same sweep dir skips jobs whose run finished and resumes
   interrupted ones from their checkpoint (also what a requeued cluster job does).
-- At the end, `Tally` prints one line (completed / early_stopped / diverged / failed ...) and
-  sets the exit code: 0 only when every job completed.
+- At the end, the command line prints one line (completed / early_stopped / diverged /
+  failed ...) from `tally`, and exits with 0 only when every job completed.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dltricks import records
 
 FINISHED = ("completed", "early_stopped", "diverged")
 OK = ("completed", "early_stopped")
-exit_code = 0  # set by Tally.on_multirun_end, read by the command line
 
 
 def objective(summary: dict[str, Any] | None) -> float:
@@ -75,16 +73,10 @@ def tally(sweep_dir: Path) -> dict[str, int]:
     return counts
 
 
-class Tally(Callback):
-    """Hydra callback (hydra.callbacks.tally): the one-line tally and the sweep's exit code."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        global exit_code
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():
-            return
-        counts = tally(sweep_dir)
-        total = sum(counts.values())
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        print(f"dltricks: sweep of {total} jobs: {parts} -> {sweep_dir}", flush=True)
-        exit_code = 0 if all(status in OK for status in counts) else 1
+def tally_line(sweep_dir: Path) -> tuple[str, bool]:
+    """The sweep's one-line tally, and whether every job completed (or stopped early)."""
+    counts = tally(sweep_dir) if sweep_dir.is_dir() else {}
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none ran"
+    ok = bool(counts) and all(status in OK for status in counts)
+    return f"dltricks: sweep of {total} jobs: {parts} -> {sweep_dir}", ok

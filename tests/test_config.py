@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from dltricks import config, train
+from dltricks import config, targets, train
 from dltricks.config import ConfigError
+from dltricks.run_record import Job
 
 ALL_OPTIONS = [(g, o) for g in config.groups() for o in config.options(g)]
 # Small and fast: every option gets one short run on digits.
@@ -41,7 +42,7 @@ def overrides_for(group: str, option: str) -> list[str]:
 def test_every_option_composes_builds_and_trains(tmp_path, group, option):
     overrides = FAST + overrides_for(group, option)
     cfg = config.load(overrides)  # composes and passes every check
-    summary = train.run(cfg, train.Job(tmp_path, {group: option}, overrides))
+    summary = train.run(cfg, Job(tmp_path, {group: option}, overrides))
     assert summary["status"] in ("completed", "early_stopped")
     assert (tmp_path / "metrics.csv").exists()
 
@@ -57,15 +58,15 @@ def test_regularizers_combine_in_one_list():
 def test_targets_outside_the_allow_list_are_refused(target):
     node = OmegaConf.create({"model": {"_target_": target, "_partial_": True}})
     with pytest.raises(ConfigError, match="refused"):
-        config.check_targets(node)
+        targets.check_targets(node)
     with pytest.raises(ConfigError, match="refused"):
-        config.instantiate(node.model)
+        targets.instantiate(node.model)
 
 
 def test_a_key_the_target_does_not_take_is_named():
     node = OmegaConf.create({"_target_": "torch.optim.SGD", "_partial_": True, "lrr": 1})
     with pytest.raises(ConfigError, match=r"\.lrr: unknown key for torch.optim.SGD"):
-        config.check_targets(node)
+        targets.check_targets(node)
 
 
 def test_type_follows_the_default():
@@ -98,5 +99,5 @@ def test_every_trick_also_builds_and_trains_in_a_convnet(tmp_path, group, option
         "model.width=4",
         *overrides_for(group, option),
     ]
-    summary = train.run(config.load(overrides), train.Job(tmp_path, {group: option}, overrides))
+    summary = train.run(config.load(overrides), Job(tmp_path, {group: option}, overrides))
     assert summary["status"] in ("completed", "early_stopped")

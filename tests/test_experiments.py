@@ -183,8 +183,8 @@ def test_transfer_a_pretrained_net_beats_one_trained_from_scratch(tmp_path):
         tmp_path / "fine",
         *fine,
         "name=pretrained",
-        f"model.init_from={pretrain}",
-        "model.freeze=0,7",
+        f"transfer.init_from={pretrain}",
+        "transfer.freeze=0,7",
     )
     # the runs are named by their overrides, never by the pretrained run's path
     assert len(df) == 6 and all(d.parent == tmp_path / "fine" for d in df["dir"])

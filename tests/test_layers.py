@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import pytest
 import torch
 from torch import nn
 
-from dltricks import config
-from dltricks.models import init
-from dltricks.models.layers import Maxout, PReLU, batch_norm, layer_norm, make_activation
+from dltricks import config, targets
+from dltricks.models import activations, init
+from dltricks.models.activations import Maxout, PReLU
+from dltricks.models.layers import batch_norm, layer_norm
 from dltricks.models.mlp import MLP
 
 POINTS = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
@@ -28,18 +28,54 @@ FORMULAS = {
 
 
 def activation(option: str):
-    return config.instantiate(config.compose([f"activation={option}"]).activation)
+    return targets.instantiate(config.compose([f"activation={option}"]).activation)
 
 
 @pytest.mark.parametrize("option", sorted(FORMULAS))
 def test_activation_value_and_gradient(option):
     f, df = FORMULAS[option]
-    layer = make_activation(activation(option), width=len(POINTS))
+    layer = activation(option)(len(POINTS))
     x = POINTS.clone().view(1, -1).requires_grad_(True)
     y = layer(x)
     y.sum().backward()
     assert y.detach().view(-1).tolist() == pytest.approx([f(v) for v in POINTS.tolist()])
     assert x.grad.view(-1).tolist() == pytest.approx([df(v) for v in POINTS.tolist()])
+
+
+# (init gain, rectifies) from torch.nn.init.calculate_gain's table and the formulas above
+FACTS = {
+    "sigmoid": (1.0, False),
+    "tanh": (5 / 3, False),
+    "relu": (math.sqrt(2), True),
+    "leaky_relu": (math.sqrt(2 / (1 + 0.01**2)), True),
+    "prelu": (math.sqrt(2 / (1 + 0.25**2)), True),
+    "elu": (math.sqrt(2), True),
+    "maxout": (math.sqrt(2), False),
+    "linear": (1.0, False),
+}
+
+
+@pytest.mark.parametrize("option", sorted(FACTS))
+def test_every_activation_carries_its_gain_and_whether_it_rectifies(option):
+    spec = activation(option)
+    assert isinstance(spec, activations.Activation)
+    assert (spec.gain, spec.rectifies) == (pytest.approx(FACTS[option][0]), FACTS[option][1])
+    assert spec.pieces == (2 if option == "maxout" else 1)
+    assert isinstance(spec(4), spec.module_type)
+
+
+def test_an_activation_that_forgets_its_gain_is_refused():
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create(
+        {
+            "_target_": "dltricks.models.activations.Activation",
+            "module": {"_target_": "torch.nn.SiLU", "_partial_": True},
+            "rectifies": False,
+        }
+    )
+    with pytest.raises(config.ConfigError, match="needs gain"):
+        targets.instantiate(node)
 
 
 def test_every_activation_option_has_a_formula_test():
@@ -65,7 +101,7 @@ def test_maxout_with_a_zero_piece_is_exactly_relu():
 
 
 def test_maxout_layers_are_k_times_as_wide():
-    m = MLP((4,), 3, depth=3, width=8, activation=partial(Maxout, pieces=3), norm=nn.Identity)
+    m = MLP((4,), 3, depth=3, width=8, activation=activations.maxout(3), norm=nn.Identity)
     assert m.stem[0].out_features == 24
     assert m(torch.randn(2, 4)).shape == (2, 3)
 
@@ -83,7 +119,7 @@ def test_prelu_slope_is_learned_per_neuron():
 
 
 def big_mlp() -> MLP:
-    return MLP((400,), 10, depth=3, width=300, activation=nn.Tanh, norm=nn.Identity)
+    return MLP((400,), 10, depth=3, width=300, activation=activations.tanh(), norm=nn.Identity)
 
 
 def weight_std(model: MLP) -> float:
@@ -105,22 +141,22 @@ def weight_std(model: MLP) -> float:
 def test_init_std_matches_the_scheme(scheme, kwargs, expected):
     torch.manual_seed(0)
     model = big_mlp()
-    scheme(model, activation=nn.Tanh, **kwargs)
+    scheme(model, activation=activations.tanh(), **kwargs)
     assert weight_std(model) == pytest.approx(expected, rel=0.03)
 
 
 def test_he_fan_in_and_fan_out_differ_on_a_rectangular_layer():
     torch.manual_seed(0)
     model = big_mlp()
-    init.he(model, activation=nn.ReLU, mode="fan_in")
+    init.he(model, activation=activations.relu(), mode="fan_in")
     assert model.stem[0].weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.03)
-    init.he(model, activation=nn.ReLU, mode="fan_out")
+    init.he(model, activation=activations.relu(), mode="fan_out")
     assert model.stem[0].weight.std().item() == pytest.approx(math.sqrt(2 / 300), rel=0.03)
 
 
 def test_the_bias_constant_is_applied_to_every_layer():
     model = big_mlp()
-    init.he(model, activation=nn.ReLU, bias=0.01)
+    init.he(model, activation=activations.relu(), bias=0.01)
     biases = [m.bias for m in model.modules() if isinstance(m, nn.Linear)]
     assert all(torch.all(b == 0.01) for b in biases)
     init.default(model, bias=None)  # null keeps what is there

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
 
+from dltricks.models import activations, init
+from dltricks.models.init import initialize
 from dltricks.models.mlp import MLP
+
+RELU = activations.relu()
 
 
 def mlp(**kw) -> MLP:
-    return MLP((1, 8, 8), 10, activation=nn.ReLU, norm=nn.Identity, **kw)
+    return MLP((1, 8, 8), 10, activation=RELU, norm=nn.Identity, **kw)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 5, 20, 56])
@@ -41,14 +47,14 @@ def test_residual_block_adds_the_identity():
 # ---------------------------------------------------------------- the CIFAR ResNets
 
 from dltricks.models.convnet import ConvNet, shortcut  # noqa: E402
-from dltricks.models.layers import batch_norm  # noqa: E402
+from dltricks.models.layers import batch_norm, layer_norm  # noqa: E402
 from dltricks.models.rnn import RNN  # noqa: E402
 
 PAPER_PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}  # He et al. Table 6
 
 
 def resnet(depth: int, shape=(3, 32, 32), **kw) -> ConvNet:
-    return ConvNet(shape, 10, depth, activation=nn.ReLU, norm=batch_norm, **kw)
+    return ConvNet(shape, 10, depth, activation=RELU, norm=batch_norm, **kw)
 
 
 def count(model: nn.Module) -> int:
@@ -87,34 +93,38 @@ def test_option_a_shortcut_subsamples_and_zero_pads_channels():
     assert torch.all(y[:, :8] == 0) and torch.all(y[:, 24:] == 0)
 
 
+SCHEMES = {
+    "default": init.default,
+    "gaussian": partial(init.gaussian, std=0.01),
+    "xavier": init.xavier,
+    "he": init.he,
+}
+NORMS = {"none": nn.Identity, "batch": batch_norm, "layer": layer_norm}
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+@pytest.mark.parametrize("norm", sorted(NORMS))
 @pytest.mark.parametrize("block", ["post", "pre"])
-def test_zero_init_residual_mlp_computes_its_shallow_stem(block):
+@pytest.mark.parametrize("family", ["mlp", "convnet"])
+def test_zero_init_residual_survives_every_init_scheme(family, block, norm, scheme):
+    # the init scheme runs first, then the branches are zeroed: every block starts as its
+    # shortcut (post: act(x + 0); pre: x + 0), whatever ends the branch
     torch.manual_seed(0)
-    deep = MLP(
-        (1, 8, 8),
-        10,
-        depth=20,
-        width=16,
-        residual=True,
-        block=block,
-        zero_init_residual=True,
-        activation=nn.ReLU,
-        norm=batch_norm,
-    ).eval()
-    x = torch.randn(5, 1, 8, 8)
-    # every block is the identity: the net is stem -> (final norm/act) -> head
-    shallow = deep.head(deep.final(deep.stem(x.flatten(1))))
-    assert torch.allclose(deep(x), shallow, atol=1e-6)
-
-
-def test_zero_init_residual_convnet_is_its_stem_and_shortcuts():
-    torch.manual_seed(0)
-    net = resnet(20, zero_init_residual=True).eval()
-    x = torch.randn(2, 3, 32, 32)
-    h = net.stem(x)
+    kw = dict(residual=True, block=block, zero_init_residual=True, activation=RELU)
+    if family == "mlp":
+        net = MLP((12,), 10, depth=6, width=8, norm=NORMS[norm], **kw)
+        x = torch.randn(4, 8)
+    else:
+        net = ConvNet((2, 16), 10, depth=8, width=4, norm=NORMS[norm], **kw)
+        x = torch.randn(4, 4, 16)
+    done = initialize(net, SCHEMES[scheme], RELU)
+    assert done["zeroed_branches"] == len(net.blocks) > 0
     for b in net.blocks:
-        h = torch.relu(shortcut(h, b.c_out, b.stride))  # post-activation of x + 0
-    assert torch.allclose(net(x), net.head(h.flatten(2).mean(2)), atol=1e-5)
+        b.eval()
+        skip = x if family == "mlp" else shortcut(x, b.c_out, b.stride)
+        expected = skip if block == "pre" else torch.relu(skip)
+        assert torch.equal(b(x), expected), f"a {block} block's branch is not zero"
+        x = expected
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -145,3 +155,12 @@ def test_all_readout_is_the_mnist1d_papers_gru():
     assert model.head.in_features == 2 * 6 * 40
     with pytest.raises(ValueError, match="readout"):
         RNN((1, 40), 10, readout="mean")
+
+
+def test_init_schemes_leave_recurrent_cells_to_pytorch_and_say_so():
+    model = RNN((1, 40), 10, cell="gru", hidden=8)
+    before = model.cell.weight_hh_l0.detach().clone()
+    done = initialize(model, partial(init.gaussian, std=1.0), RELU)
+    assert torch.equal(model.cell.weight_hh_l0, before)  # PyTorch's own init, kept
+    assert done["pytorch_init_kept"] == ["cell"] and done["layers"] == 1  # the head
+    assert model.head.weight.std().item() == pytest.approx(1.0, rel=0.2)

@@ -9,14 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from dltricks import optim
+from dltricks import optim, targets
+from dltricks.models.activations import relu
 from dltricks.models.layers import batch_norm
 from dltricks.models.mlp import MLP
 from dltricks.optim import schedules
 
 
 def test_weight_decay_skips_biases_and_norm_parameters():
-    model = MLP((4,), 3, depth=3, width=8, activation=nn.ReLU, norm=batch_norm)
+    model = MLP((4,), 3, depth=3, width=8, activation=relu(), norm=batch_norm)
     opt = optim.build(partial(torch.optim.SGD, lr=0.1, weight_decay=0.5), model)
     weights, others = opt.param_groups
     assert weights["weight_decay"] == 0.5 and others["weight_decay"] == 0.0
@@ -53,7 +54,7 @@ def curve(name: str, *overrides: str):
     from dltricks import config
 
     cfg = config.load([f"schedule={name}", *overrides])
-    return schedules.with_warmup(config.instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
+    return schedules.with_warmup(targets.instantiate(cfg.schedule.curve), cfg.schedule.warmup_steps)
 
 
 T = 1000

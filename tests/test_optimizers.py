@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from dltricks import config, optim
+from dltricks import config, optim, targets
 from dltricks.optim.adabound import AdaBound
 from dltricks.optim.lookahead import Lookahead
 from dltricks.optim.swats import SWATS
@@ -35,8 +35,9 @@ def grad_of(w: torch.Tensor) -> torch.Tensor:
 
 
 def configured(name: str, *overrides: str):
+    """(the optimizer's node, the lookahead node, the factory), as `train` builds them."""
     cfg = config.load([f"optimizer={name}", *overrides])
-    return cfg.optimizer, config.instantiate(cfg.optimizer)
+    return cfg.optimizer, cfg.lookahead, targets.instantiate(cfg.optimizer)
 
 
 def run(name: str, steps: int, *overrides: str) -> list[torch.Tensor]:
@@ -44,8 +45,8 @@ def run(name: str, steps: int, *overrides: str) -> list[torch.Tensor]:
     model = nn.Linear(4, 1, bias=False, dtype=F64)  # a 2-D weight: in the decayed group
     with torch.no_grad():
         model.weight.copy_(W0)
-    node, factory = configured(name, *overrides)
-    opt = optim.build(factory, model, node.lookahead.k, node.lookahead.alpha)
+    _, lookahead, factory = configured(name, *overrides)
+    opt = optim.build(factory, model, lookahead.k, lookahead.alpha)
     out = []
     for _ in range(steps):
         opt.zero_grad()
@@ -188,7 +189,7 @@ def test_every_optimizer_option_has_a_reference():
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_first_three_steps_match_the_reference(name):
-    hyper, _ = configured(name)
+    hyper, _, _ = configured(name)
     got, expected = run(name, 3), REFERENCES[name](hyper, 3)
     for step, (a, b) in enumerate(zip(got, expected, strict=True), start=1):
         assert torch.allclose(a, b, atol=1e-6, rtol=0), f"step {step}: {a} != {b}"
@@ -223,7 +224,7 @@ def test_every_optimizer_minimizes_a_convex_quadratic(name):
 def test_lookahead_moves_the_slow_weights_alpha_of_the_way():
     k, alpha = 5, 0.3
     fast = run("sgd", k)[-1]  # k plain steps from W0
-    wrapped = run("sgd", k, f"optimizer.lookahead.k={k}", f"optimizer.lookahead.alpha={alpha}")
+    wrapped = run("sgd", k, f"lookahead.k={k}", f"lookahead.alpha={alpha}")
     assert torch.allclose(wrapped[-1], W0 + alpha * (fast - W0), atol=1e-12)
     assert torch.allclose(wrapped[k - 2], run("sgd", k - 1)[-1])  # fast steps in between
 
@@ -308,9 +309,9 @@ def test_adabound_effective_step_stays_inside_its_bounds():
         ("optimizer.lr=-0.1", "optimizer.lr"),
         ("optimizer=adam optimizer.betas=[0.9,1.0]", "optimizer.betas"),
         ("optimizer=adam optimizer.betas=[-0.1,0.9]", "optimizer.betas"),
-        ("optimizer.lookahead.k=0", "optimizer.lookahead.k"),
-        ("optimizer.lookahead.alpha=0", "optimizer.lookahead.alpha"),
-        ("optimizer.lookahead.alpha=1.5", "optimizer.lookahead.alpha"),
+        ("lookahead.k=0", "lookahead.k"),
+        ("lookahead.alpha=0", "lookahead.alpha"),
+        ("lookahead.alpha=1.5", "lookahead.alpha"),
         ("optimizer=adabound optimizer.final_lr=0", "optimizer.final_lr"),
         ("optimizer=rmsprop optimizer.alpha=1.0", "optimizer.alpha"),
     ],

@@ -12,16 +12,19 @@ import torch
 from conftest import dltricks, read_metrics, read_summary, train_run
 from torch import nn
 
-from dltricks.models import init
+from dltricks.models import activations, init
 from dltricks.models.mlp import MLP
-from dltricks.probes import Probes, sanity
+from dltricks.probes import Probes
+from dltricks.sanity import initial_loss as sanity
+
+RELU, TANH, SIGMOID = activations.relu(), activations.tanh(), activations.sigmoid()
 
 
-def probe_rows(model: nn.Module, tmp_path, x=None, y=None) -> pd.DataFrame:
+def probe_rows(model: nn.Module, tmp_path, x=None, y=None, activation=RELU) -> pd.DataFrame:
     torch.manual_seed(0)
     x = torch.randn(256, 100) if x is None else x
     y = torch.randint(0, 10, (len(x),)) if y is None else y
-    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv")
+    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv", activation)
     rows = probes.measure(0, 0)
     probes.close()
     return pd.DataFrame(rows)
@@ -35,8 +38,8 @@ def deep_mlp(activation, scheme, depth=20, width=100, **kw) -> MLP:
 
 
 def test_sigmoid_gradients_vanish_toward_the_input_relu_he_does_not(tmp_path):
-    sig = probe_rows(deep_mlp(nn.Sigmoid, init.xavier), tmp_path)
-    relu = probe_rows(deep_mlp(nn.ReLU, init.he), tmp_path)
+    sig = probe_rows(deep_mlp(SIGMOID, init.xavier), tmp_path, activation=SIGMOID)
+    relu = probe_rows(deep_mlp(RELU, init.he), tmp_path)
     sig_ratio = sig["grad_norm"].iloc[0] / sig["grad_norm"].iloc[-1]
     relu_ratio = relu["grad_norm"].iloc[0] / relu["grad_norm"].iloc[-1]
     assert sig_ratio < 1e-4  # orders of magnitude smaller at the first layer
@@ -52,19 +55,20 @@ def test_sigmoid_gradients_vanish_toward_the_input_relu_he_does_not(tmp_path):
 )
 def test_cs231n_tanh_init_table(tmp_path, kwargs, check):
     # 10 tanh layers of 500 units (depth 11: 10 hidden layers and the output layer)
-    model = deep_mlp(nn.Tanh, partial(init.gaussian, **kwargs), depth=11, width=500)
-    rows = probe_rows(model, tmp_path, x=torch.randn(512, 100))
+    model = deep_mlp(TANH, partial(init.gaussian, **kwargs), depth=11, width=500)
+    rows = probe_rows(model, tmp_path, x=torch.randn(512, 100), activation=TANH)
     assert check(rows["act_std"].iloc[9])  # the 10th hidden layer
 
 
 def test_xavier_keeps_tanh_activations_healthy(tmp_path):
-    model = deep_mlp(nn.Tanh, init.xavier, depth=11, width=500, gain=1.0)
-    stds = probe_rows(model, tmp_path, x=torch.randn(512, 100))["act_std"].iloc[:10]
+    model = deep_mlp(TANH, init.xavier, depth=11, width=500, gain=1.0)
+    stds = probe_rows(model, tmp_path, x=torch.randn(512, 100), activation=TANH)["act_std"]
+    stds = stds.iloc[:10]
     assert stds.between(0.1, 0.9).all()
 
 
 def test_dead_fraction_is_one_for_a_layer_forced_negative(tmp_path):
-    model = deep_mlp(nn.ReLU, init.he, depth=4, width=32)
+    model = deep_mlp(RELU, init.he, depth=4, width=32)
     with torch.no_grad():
         model.blocks[0].inner[0].bias.fill_(-100.0)  # the second layer is never active
     rows = probe_rows(model, tmp_path)
@@ -74,9 +78,9 @@ def test_dead_fraction_is_one_for_a_layer_forced_negative(tmp_path):
 
 def test_update_ratio_is_lr_g_over_w_for_plain_sgd(tmp_path):
     torch.manual_seed(0)
-    model = MLP((100,), 10, depth=3, width=16, activation=nn.ReLU, norm=nn.Identity)
+    model = MLP((100,), 10, depth=3, width=16, activation=RELU, norm=nn.Identity)
     x, y = torch.randn(64, 100), torch.randint(0, 10, (64,))
-    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv")
+    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv", RELU)
     lr = 0.1
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     opt.zero_grad()
@@ -95,12 +99,12 @@ def test_update_ratio_is_lr_g_over_w_for_plain_sgd(tmp_path):
 
 def test_initial_loss_of_a_10_class_net_is_ln_10():
     torch.manual_seed(0)
-    model = MLP((64,), 10, depth=4, width=64, activation=nn.ReLU, norm=nn.Identity)
+    model = MLP((64,), 10, depth=4, width=64, activation=RELU, norm=nn.Identity)
     result = sanity(model, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.0, 0.1)
     assert result["initial_loss"] == pytest.approx(math.log(10), abs=0.05)
     assert result["expected_loss"] == pytest.approx(2.302585)
     assert result["initial_loss_ok"] and result["penalty_raises_loss"] is None
-    big = MLP((64,), 10, depth=4, width=64, activation=nn.ReLU, norm=nn.Identity)
+    big = MLP((64,), 10, depth=4, width=64, activation=RELU, norm=nn.Identity)
     init.gaussian(big, std=1.0)
     off = sanity(big, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.5, 0.5)
     assert not off["initial_loss_ok"] and off["penalty_raises_loss"]

@@ -11,21 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltricks import optim
+from dltricks.data.augment import random_shift
 from dltricks.data.order import EpochOrder, class_distance
+from dltricks.early_stopping import EarlyStopping
 from dltricks.losses import SoftmaxMSE
+from dltricks.models.dropout import ClassicDropout, Dropout
 from dltricks.regularize import (
     L1,
     L2,
     Adversarial,
     Augment,
-    ClassicDropout,
-    Dropout,
-    EarlyStopping,
     GradientNoise,
     Regularization,
     WeightDecay,
     WeightNoise,
-    random_shift,
 )
 
 
@@ -93,8 +92,7 @@ def test_l1_gives_sparser_weights_than_l2_at_matched_strength():
 @pytest.mark.parametrize("mode", ["inverted", "classic"])
 def test_dropout_preserves_the_expected_activation(mode):
     torch.manual_seed(0)
-    hidden, _ = Dropout(p=0.3, mode=mode).dropout()
-    layer = hidden()
+    layer = Dropout(p=0.3, mode=mode).hidden()
     x = torch.full((2000, 50), 2.0)
     train_mean = layer.train()(x).mean().item()
     eval_out = layer.eval()(x)
@@ -109,7 +107,7 @@ def test_dropout_masks_differ_between_updates_and_classic_scales_at_test():
     x = torch.ones(1, 1000)
     assert not torch.equal(layer.train()(x), layer.train()(x))
     assert torch.equal(layer.eval()(x), torch.full_like(x, 0.5))
-    hidden, inputs = Dropout(p=0.5, input_p=0.2).dropout()
+    hidden, inputs = Dropout(p=0.5, input_p=0.2).hidden, Dropout(p=0.5, input_p=0.2).inputs
     assert isinstance(hidden(), nn.Dropout) and hidden().p == 0.5
     assert isinstance(inputs(), nn.Dropout) and inputs().p == 0.2
 
@@ -120,8 +118,7 @@ def test_early_stopping_stops_after_exactly_patience_bad_evaluations(patience):
     model = nn.Linear(1, 1)
     losses = [1.0, 0.5, 0.499, 0.6, 0.7, 0.8, 0.9]  # 0.499 is not better by min_delta
     stops = [
-        stopper.should_stop({"epoch": e, "val_loss": v}, model)
-        for e, v in enumerate(losses, start=1)
+        stopper.update({"epoch": e, "val_loss": v}, model) for e, v in enumerate(losses, start=1)
     ]
     assert stops.index(True) == 1 + patience  # epoch 2 was the best
     assert stopper.best_epoch == 2
@@ -131,9 +128,9 @@ def test_early_stopping_restores_the_best_weights():
     stopper = EarlyStopping(patience=1)
     model = nn.Linear(1, 1)
     nn.init.constant_(model.weight, 1.0)
-    stopper.should_stop({"epoch": 1, "val_loss": 0.1}, model)
+    stopper.update({"epoch": 1, "val_loss": 0.1}, model)
     nn.init.constant_(model.weight, 5.0)
-    assert stopper.should_stop({"epoch": 2, "val_loss": 0.2}, model)
+    assert stopper.update({"epoch": 2, "val_loss": 0.2}, model)
     summary = stopper.finish(model)
     assert model.weight.item() == 1.0 and summary["best_epoch"] == 1
 

@@ -10,13 +10,14 @@ import torch
 from conftest import dltricks, read_summary, train_run
 from torch import nn
 
+from dltricks.models import activations
 from dltricks.models.mlp import MLP
 from dltricks.models.transfer import freeze_first, load_matching
 
 
 def test_load_matching_skips_layers_whose_shape_differs():
-    source = MLP((20,), 10, depth=3, width=8, activation=nn.ReLU, norm=nn.Identity)
-    target = MLP((20,), 5, depth=3, width=8, activation=nn.ReLU, norm=nn.Identity)
+    source = MLP((20,), 10, depth=3, width=8, activation=activations.relu(), norm=nn.Identity)
+    target = MLP((20,), 5, depth=3, width=8, activation=activations.relu(), norm=nn.Identity)
     head = target.head.weight.detach().clone()
     result = load_matching(target, source.state_dict())
     assert torch.equal(target.stem[0].weight, source.stem[0].weight)
@@ -25,7 +26,7 @@ def test_load_matching_skips_layers_whose_shape_differs():
 
 
 def test_freeze_first_stops_gradients_to_the_first_layers():
-    model = MLP((4,), 3, depth=4, width=8, activation=nn.ReLU, norm=nn.LayerNorm)
+    model = MLP((4,), 3, depth=4, width=8, activation=activations.relu(), norm=nn.LayerNorm)
     frozen = freeze_first(model, 2)
     weights = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [w.weight.requires_grad for w in weights] == [False, False, True, True]
@@ -44,8 +45,8 @@ def test_fine_tune_from_a_finished_run(tmp_path):
         "data.load.seed=1",
         "trainer.epochs=2",
         "model.width=16",
-        f"model.init_from={source}",
-        "model.freeze=1",
+        f"transfer.init_from={source}",
+        "transfer.freeze=1",
         "trainer.overfit_subset=64",
         "trainer.overfit_loss=1e-9",  # out of reach: the frozen layer limits it on purpose
     )
@@ -62,7 +63,7 @@ def test_fine_tune_from_a_finished_run(tmp_path):
 
 
 def test_init_from_a_dir_without_checkpoint_is_refused(tmp_path):
-    proc = dltricks("train", f"hydra.run.dir={tmp_path}/run", f"model.init_from={tmp_path}")
+    proc = dltricks("train", f"hydra.run.dir={tmp_path}/run", f"transfer.init_from={tmp_path}")
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -14,16 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltricks.models.layers import Factory, make_activation, pieces
+from dltricks.models import stage_blocks
+from dltricks.models.activations import Activation
+from dltricks.models.layers import Factory
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
-
-
-def stage_blocks(depth: int) -> int:
-    """n for depth 6n + 2 (20 -> 3, 56 -> 9, 110 -> 18)."""
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"a CIFAR ResNet has depth 6n+2 (8, 14, 20, 32, 44, 56, 110), not {depth}")
-    return (depth - 2) // 6
 
 
 class ConvUnit(nn.Sequential):
@@ -36,14 +31,14 @@ class ConvUnit(nn.Sequential):
         c_in: int,
         c_out: int,
         stride: int,
-        activation: Factory,
+        activation: Activation,
         norm: Factory,
         act: bool = True,
         widen: bool | None = None,
     ) -> None:
         # Maxout needs pieces maps per channel: where it follows (act), or follows the
         # residual sum this unit feeds (widen)
-        k = pieces(activation) if (act if widen is None else widen) else 1
+        k = activation.pieces if (act if widen is None else widen) else 1
         normalize = norm(c_out * k, spatial_dims=dims)
         bias = isinstance(normalize, nn.Identity)
         layers: list[nn.Module] = [
@@ -51,7 +46,7 @@ class ConvUnit(nn.Sequential):
             normalize,
         ]
         if act:
-            layers.append(make_activation(activation, c_out))
+            layers.append(activation(c_out))
         super().__init__(*layers)
 
 
@@ -76,24 +71,26 @@ class BasicBlock(nn.Module):
         c_in: int,
         c_out: int,
         stride: int,
-        activation: Factory,
+        activation: Activation,
         norm: Factory,
         dropout: Factory,
         residual: bool,
         block: str,
+        zero_init: bool = False,
     ) -> None:
         super().__init__()
         self.c_out, self.stride, self.residual, self.pre = c_out, stride, residual, block == "pre"
-        self.k = pieces(activation)
+        self.zero_init = zero_init and residual  # models.init.initialize calls zero_branch
+        self.k = activation.pieces
         if self.pre:
             self.norm_in = norm(c_in, spatial_dims=dims)
-            self.act_in = make_activation(activation, c_in)
+            self.act_in = activation(c_in)
             self.conv1 = ConvUnit(dims, c_in, c_out, stride, activation, norm)
             self.conv2 = CONV[dims](c_out, c_out, 3, padding=1, bias=False)
         else:
             self.conv1 = ConvUnit(dims, c_in, c_out, stride, activation, norm)
             self.conv2 = ConvUnit(dims, c_out, c_out, 1, activation, norm, act=False, widen=True)
-            self.act_out = make_activation(activation, c_out)
+            self.act_out = activation(c_out)
         self.drop = dropout()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +104,7 @@ class BasicBlock(nn.Module):
             out = out + (skip.repeat_interleave(self.k, dim=1) if self.k > 1 else skip)
         return self.drop(self.act_out(out))
 
-    def zero_init(self) -> None:
+    def zero_branch(self) -> None:
         """Make the residual branch output zero, so the block starts as its shortcut."""
         last = self.conv2 if self.pre else self.conv2[1]
         if isinstance(last, nn.Identity):  # no norm: zero the conv itself
@@ -128,7 +125,7 @@ class ConvNet(nn.Module):
         block: str = "post",
         zero_init_residual: bool = False,
         *,
-        activation: Factory,
+        activation: Activation,
         norm: Factory,
         dropout: Factory = nn.Identity,
     ) -> None:
@@ -146,21 +143,27 @@ class ConvNet(nn.Module):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(
                     BasicBlock(
-                        dims, c_in, c_out, stride, activation, norm, dropout, residual, block
+                        dims,
+                        c_in,
+                        c_out,
+                        stride,
+                        activation,
+                        norm,
+                        dropout,
+                        residual,
+                        block,
+                        zero_init_residual,
                     )
                 )
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         # pre-activation nets end with the norm and activation their last block left out
         self.final = (
-            nn.Sequential(norm(c_in, spatial_dims=dims), make_activation(activation, c_in))
+            nn.Sequential(norm(c_in, spatial_dims=dims), activation(c_in))
             if block == "pre"
             else nn.Identity()
         )
         self.head = nn.Linear(c_in, classes)
-        if zero_init_residual:
-            for b in blocks:
-                b.zero_init()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, C, *positions) -> features (N, 4 width, *positions / 4) -> pooled -> logits

@@ -2,37 +2,41 @@
 
 Each scheme is applied to the weight of every Linear and Conv layer; `bias` sets every bias of
 those layers to a constant (null keeps PyTorch's). Normalization layers keep weight 1, bias 0.
+Recurrent cells (RNN, GRU, LSTM) keep PyTorch's U(-1/sqrt(hidden), 1/sqrt(hidden)): their
+gates have nonlinearities of their own, which the activation's gain does not describe; the run
+records which layers a scheme left alone. `initialize` applies a scheme, then zeroes the
+residual branches that ask for it (model.zero_init_residual), in that order.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
+from dltricks.models.activations import Activation
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
-
-# torch.nn.init.calculate_gain's names for the activations of conf/activation
-_NONLINEARITY = {
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "ReLU": "relu",
-    "LeakyReLU": "leaky_relu",
-    "PReLU": "leaky_relu",
-    "ELU": "relu",
-    "Maxout": "relu",
-    "Identity": "linear",
-}
+Scheme = Callable[..., None]  # scheme(model, activation=...): a partial of the functions below
 
 
-def gain_of(activation: object) -> float:
-    """The gain `calculate_gain` recommends for an activation factory (1 if unknown)."""
-    func = getattr(activation, "func", activation)
-    name = _NONLINEARITY.get(getattr(func, "__name__", ""), "linear")
-    kw = getattr(activation, "keywords", {})
-    slope = kw.get("negative_slope", kw.get("init", 0.01))
-    return nn.init.calculate_gain(name, slope if name == "leaky_relu" else None)
+def initialize(model: nn.Module, scheme: Scheme, activation: Activation) -> dict[str, Any]:
+    """The init scheme over every Linear/Conv weight, then the residual branches that start
+    at zero (after the scheme, which would otherwise overwrite them); what was done."""
+    scheme(model, activation=activation)
+    zeroed = [m for m in model.modules() if getattr(m, "zero_init", False) is True]
+    for block in zeroed:
+        block.zero_branch()
+    kept = [n for n, m in model.named_modules() if isinstance(m, nn.RNNBase)]
+    return {
+        "scheme": getattr(scheme, "func", scheme).__name__,
+        "layers": len(_weights(model)),
+        "pytorch_init_kept": kept,  # recurrent cells: see the module docstring
+        "zeroed_branches": len(zeroed),
+    }
 
 
 def _weights(model: nn.Module) -> list[nn.Module]:
@@ -48,14 +52,19 @@ def _set_bias(model: nn.Module, bias: float | None) -> None:
 
 
 @torch.no_grad()
-def default(model: nn.Module, activation: object = None, bias: float | None = None) -> None:
+def default(
+    model: nn.Module, activation: Activation | None = None, bias: float | None = None
+) -> None:
     """PyTorch's own initialization (already applied at construction)."""
     _set_bias(model, bias)
 
 
 @torch.no_grad()
 def gaussian(
-    model: nn.Module, activation: object = None, std: float = 0.01, bias: float | None = 0.0
+    model: nn.Module,
+    activation: Activation | None = None,
+    std: float = 0.01,
+    bias: float | None = 0.0,
 ) -> None:
     """w ~ N(0, std^2), whatever the layer's size."""
     for m in _weights(model):
@@ -63,14 +72,16 @@ def gaussian(
     _set_bias(model, bias)
 
 
-def _gain(gain: float | str, activation: object) -> float:
-    return gain_of(activation) if gain == "auto" else float(gain)
+def _gain(gain: float | str, activation: Activation | None) -> float:
+    if gain != "auto":
+        return float(gain)
+    return activation.gain if activation is not None else 1.0
 
 
 @torch.no_grad()
 def xavier(
     model: nn.Module,
-    activation: object = None,
+    activation: Activation | None = None,
     distribution: str = "normal",
     gain: float | str = "auto",
     bias: float | None = 0.0,
@@ -88,7 +99,7 @@ def xavier(
 @torch.no_grad()
 def he(
     model: nn.Module,
-    activation: object = None,
+    activation: Activation | None = None,
     distribution: str = "normal",
     mode: str = "fan_in",
     gain: float | str = "auto",

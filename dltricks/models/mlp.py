@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-from dltricks.models.layers import Dense, Factory, make_activation, pieces
+from dltricks.models.activations import Activation
+from dltricks.models.layers import Dense, Factory
 
 
 class Block(nn.Module):
@@ -18,25 +19,27 @@ class Block(nn.Module):
     def __init__(
         self,
         width: int,
-        activation: Factory,
+        activation: Activation,
         norm: Factory,
         dropout: Factory,
         residual: bool,
         block: str = "post",
+        zero_init: bool = False,
     ) -> None:
         super().__init__()
-        self.k = pieces(activation)
+        self.k = activation.pieces
         self.residual, self.pre = residual, block == "pre"
+        self.zero_init = zero_init and residual  # models.init.initialize calls zero_branch
         if self.pre:
             self.norm_in = norm(width)
-            self.act_in = make_activation(activation, width)
+            self.act_in = activation(width)
             self.inner = Dense(width, width, activation, norm, dropout)
             self.fc = nn.Linear(width, width)
         else:
             self.inner = Dense(width, width, activation, norm, dropout)
             self.fc = nn.Linear(width, width * self.k)
             self.norm = norm(width * self.k)
-            self.act = make_activation(activation, width)
+            self.act = activation(width)
             self.drop = dropout()
             self.has_norm = not isinstance(self.norm, nn.Identity)
             self.has_dropout = not isinstance(self.drop, nn.Identity)
@@ -54,7 +57,7 @@ class Block(nn.Module):
         out = self.act(out)
         return self.drop(out) if self.has_dropout else out
 
-    def zero_init(self) -> None:
+    def zero_branch(self) -> None:
         """Make the residual branch output zero, so the block starts as the identity."""
         last = self.fc if self.pre or not hasattr(self.norm, "weight") else self.norm
         nn.init.zeros_(last.weight)
@@ -75,7 +78,7 @@ class MLP(nn.Module):
         block: str = "post",
         zero_init_residual: bool = False,
         *,
-        activation: Factory,
+        activation: Activation,
         norm: Factory,
         dropout: Factory = nn.Identity,
     ) -> None:
@@ -83,17 +86,15 @@ class MLP(nn.Module):
         hidden = depth - 2
         self.stem = Dense(math.prod(in_shape), width, activation, norm, dropout)
         blocks: list[nn.Module] = [
-            Block(width, activation, norm, dropout, residual, block) for _ in range(hidden // 2)
+            Block(width, activation, norm, dropout, residual, block, zero_init_residual)
+            for _ in range(hidden // 2)
         ]
-        if zero_init_residual and residual:
-            for b in blocks:
-                b.zero_init()
         if hidden % 2:
             blocks.append(Dense(width, width, activation, norm, dropout))
         self.blocks = nn.Sequential(*blocks)
         # pre-activation blocks end without norm and activation: add them before the head
         self.final = (
-            nn.Sequential(norm(width), make_activation(activation, width))
+            nn.Sequential(norm(width), activation(width))
             if block == "pre" and residual
             else nn.Identity()
         )

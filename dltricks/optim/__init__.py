@@ -2,31 +2,34 @@
 
 build() hands the optimizer two parameter groups: weights, and the parameters that are never
 decayed or penalized (biases and normalization parameters: the seeds regularize weights only).
+
+The package imports torch only inside these functions: `dltricks schedule` previews a
+schedule (optim/schedules.py) without loading torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from dltricks.optim.lookahead import Lookahead
-
-NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def decayed(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(weights, others): the weights of Linear/Conv layers, and biases, norm and activation
     parameters (PReLU slopes), which weight decay and L1/L2 penalties leave alone."""
+    from torch import nn
+
+    norm_layers = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
     weights: list[nn.Parameter] = []
     others: list[nn.Parameter] = []
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
-            is_weight = name == "weight" and not isinstance(module, NORM_LAYERS) and p.ndim > 1
+            is_weight = name == "weight" and not isinstance(module, norm_layers) and p.ndim > 1
             (weights if is_weight else others).append(p)
     return weights, others
 
@@ -39,6 +42,8 @@ def build(
 ) -> Any:
     """The optimizer over `model`, with no weight decay on biases and norm parameters,
     wrapped in Lookahead when lookahead_k is set."""
+    from dltricks.optim.lookahead import Lookahead
+
     weights, others = decayed(model)
     groups = [{"params": weights}, {"params": others, "weight_decay": 0.0}]
     if not getattr(factory, "keywords", {}).get("weight_decay"):

@@ -9,7 +9,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from dltricks.records import read_csv_rows
+from dltricks.report.runs import read_table
+from dltricks.report.runs import stack as _stack
 
 Groups = dict[str, list[Path]]  # label -> the run dirs it aggregates
 
@@ -21,19 +22,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()
-    header, rows, _ = read_csv_rows(path)
-    return pd.DataFrame(rows, columns=header).apply(pd.to_numeric, errors="coerce")
-
-
-def _stack(runs: list[Path], name: str) -> pd.DataFrame:
-    frames = [read_table(r / name).assign(run=str(r)) for r in runs]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 ERRORS = ("train_err", "val_err", "test_err")
@@ -242,26 +230,3 @@ def layer_activations(groups: Groups, path: Path) -> Path | None:
     ax.grid(alpha=0.3, which="both")
     _legend(fig, ax)
     return _save(fig, plt, path)
-
-
-def layer_table(groups: Groups) -> pd.DataFrame:
-    """Per group and layer, at initialization (epoch 0) and at the last probe: the mean over
-    the group's runs of act_mean, act_std, grad_norm, update_ratio and dead_frac."""
-    parts = []
-    for label, runs in groups.items():
-        df = _stack(runs, "layers.csv")
-        if df.empty:
-            continue
-        for epoch in sorted({df["epoch"].min(), df["epoch"].max()}):
-            at = (
-                df[df["epoch"] == epoch]
-                .groupby("index")[["act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]]
-                .mean()
-            )
-            parts.append(at.reset_index().assign(group=label, epoch=epoch))
-    if not parts:
-        return pd.DataFrame()
-    table = pd.concat(parts, ignore_index=True)
-    return table[
-        ["group", "epoch", "index", "act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]
-    ]

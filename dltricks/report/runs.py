@@ -9,12 +9,22 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
-from dltricks.records import METRICS, SUMMARY, read_csv_rows
+from dltricks.records import BEST, EVALUATED, METRICS, SUMMARY, flatten, read_csv_rows
 
-SPLITS = ("train", "val", "test")
-FINAL = [f"{s}_{m}" for s in SPLITS for m in ("loss", "err")]
+# summary.json's numbers a report can show, beside the final and best metrics
+SUMMARY_NUMBERS = (
+    "epochs",
+    "steps",
+    "wall_s",
+    "samples_per_s",
+    "params",
+    "seed",
+    "diverged_at_step",
+    "sparsity",
+)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when present
 
 
@@ -47,23 +57,11 @@ def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     best = summary.get("best") or {}
     if not final:
         final = _last_metrics(run_dir, row["warnings"])
-    for key in FINAL:
+    for key in EVALUATED:
         row[key] = _float(final.get(key))
-    row["best_epoch"] = best.get("epoch")
-    row["best_val_err"] = _float(best.get("val_err"))
-    row["best_test_err"] = _float(best.get("test_err"))
-    for key in (
-        "epochs",
-        "steps",
-        "wall_s",
-        "samples_per_s",
-        "params",
-        "seed",
-        "error",
-        "name",
-        "diverged_at_step",
-        "sparsity",
-    ):
+    for key in BEST:
+        row[f"best_{key}"] = _float(best.get(key))
+    for key in (*SUMMARY_NUMBERS, "error", "name"):
         row[key] = summary.get(key)
     row["warnings"] += _checks(summary)
     return row
@@ -144,6 +142,21 @@ def read_metrics(run_dir: Path, warnings: list[str] | None = None) -> list[dict[
     return [{k: _float(v) for k, v in zip(header, r, strict=True)} for r in rows]
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV a run wrote (metrics.csv, layers.csv) as numbers; whole rows only."""
+    if not path.exists():
+        return pd.DataFrame()
+    header, rows, _ = read_csv_rows(path)
+    return pd.DataFrame(rows, columns=header).apply(pd.to_numeric, errors="coerce")
+
+
+def stack(runs: list[Path], name: str) -> pd.DataFrame:
+    """The same CSV of several runs, one below the other, with a `run` column."""
+    frames = [read_table(r / name).assign(run=str(r)) for r in runs]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _read_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.exists():
@@ -162,18 +175,6 @@ def _read_overrides(run_dir: Path) -> list[str]:
             return [str(o) for o in yaml.load(f, Loader=_Loader) or []]
     except (yaml.YAMLError, OSError):
         return []
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """{'model': {'depth': 20}} -> {'model.depth': 20}; Hydra's _target_ keys dropped."""
-    if not isinstance(node, dict):
-        return {prefix.rstrip("."): node}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if str(key).startswith("_"):
-            continue
-        out.update(flatten(value, f"{prefix}{key}."))
-    return out
 
 
 def _float(value: Any) -> float | None:

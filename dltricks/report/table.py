@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dltricks.report.runs import FINAL
+from dltricks.records import BEST, EVALUATED, LAYERS
+from dltricks.report.runs import SUMMARY_NUMBERS, stack
 
 DEFAULT_METRICS = ["train_err", "val_err", "test_err", "best_val_err"]
-INFO = ["status", "epochs", "wall_s", "samples_per_s"]
+# what --metric may name: the final and best metrics, the summary's numbers, --target's count
 METRIC_COLUMNS = [
-    *FINAL,
-    "best_val_err",
-    "best_test_err",
-    "best_epoch",
-    *INFO[1:],
-    "params",
-    "sparsity",
+    *EVALUATED,
+    *(f"best_{k}" for k in BEST),
+    *(k for k in SUMMARY_NUMBERS if k != "seed"),
     "steps_to_target",
 ]
 
@@ -132,3 +130,22 @@ def mean_std(mean: float, std: float, digits: int = 4) -> str:
     if pd.isna(std) or (digits < 2 and std == 0):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+LAYER_STATS = ["act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]
+
+
+def layer_table(groups: dict[str, list[Path]]) -> pd.DataFrame:
+    """Per group and layer, at initialization (epoch 0) and at the last probe: the mean over
+    the group's runs of each of LAYER_STATS (layers.csv, trainer.probes=true)."""
+    parts = []
+    for label, runs in groups.items():
+        df = stack(runs, LAYERS)
+        if df.empty:
+            continue
+        for epoch in sorted({df["epoch"].min(), df["epoch"].max()}):
+            at = df[df["epoch"] == epoch].groupby("index")[LAYER_STATS].mean()
+            parts.append(at.reset_index().assign(group=label, epoch=epoch))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)[["group", "epoch", "index", *LAYER_STATS]]

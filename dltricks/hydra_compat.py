@@ -1,0 +1,34 @@
+"""The two pieces of Hydra's private API dltricks uses, behind one function each: Hydra 1.3
+exports neither its command-line parser (which tells `-m`, `--cfg`, `--help` apart before argv
+is handed over) nor the basic sweeper's expansion of sweep overrides into jobs (which lets
+every job of a sweep be checked before the first starts). tests/test_hydra_compat.py fails
+loudly when an upgrade of Hydra moves them."""
+
+from __future__ import annotations
+
+import argparse
+
+import hydra
+
+SUPPORTED = "1.3."  # hydra-core 1.3.x (pyproject pins >=1.3,<1.4)
+
+
+def parse_args(args: list[str]) -> argparse.Namespace:
+    """Hydra's own reading of `dltricks train ARGS`: .multirun, .cfg, .help, .overrides..."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(args)
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The override list of each job of a basic (grid) sweep over `overrides`."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return [job for batch in batches for job in batch]
+
+
+def version_supported() -> bool:
+    return hydra.__version__.startswith(SUPPORTED)

@@ -1,0 +1,183 @@
+"""The report as data: which runs, the table (per run, or per group of --by keys with seeds
+aggregated), the diagnosis of each row, the notes, and what the plots draw. report/cli.py
+renders it; nothing here writes a file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from dltricks.errors import BadInput
+from dltricks.report import compare, table
+from dltricks.report.diagnosis import Thresholds, diagnose
+from dltricks.report.runs import find_runs, load_run
+
+OUTPUTS = Path("outputs")
+Groups = dict[str, list[Path]]  # a row's label -> the run dirs it aggregates
+
+
+class Sensitivity(NamedTuple):
+    """--x: the key along the x axis, the --by keys, the metrics to plot."""
+
+    x: str
+    by: list[str]
+    metrics: list[str]
+
+
+@dataclass
+class Report:
+    title: str
+    shown: pd.DataFrame  # the table as displayed (strings)
+    numbers: pd.DataFrame | None  # its numbers (None for --compare)
+    notes: list[str]  # the diagnosis of each row, then each run's warnings
+    groups: Groups = field(default_factory=dict)  # what the plots draw, a line per label
+    layers: pd.DataFrame | None = None  # --layers: the per-layer table
+    sensitivity: Sensitivity | None = None  # --x
+
+
+@dataclass
+class Request:
+    """What the command line asked for (report/cli.py's options, checked)."""
+
+    paths: list[Path]
+    by: list[str]
+    metrics: list[str]
+    sort: str | None = None
+    compare: list[str] | None = None
+    limits: Thresholds = field(default_factory=Thresholds)
+    layers: bool = False
+    target: float | None = None
+    x: str | None = None
+
+
+def build_report(req: Request) -> Report:
+    """Read every run under the paths and summarize them as asked."""
+    roots = req.paths or [newest_output()]
+    for root in roots:
+        if not root.exists():
+            raise BadInput(f"{root}: no such file or directory")
+    run_dirs = find_runs(roots)
+    if not run_dirs:
+        raise BadInput(
+            f"no runs under {', '.join(map(str, roots))} (a run dir holds "
+            "summary.json or metrics.csv); run `dltricks train` first"
+        )
+    rows = [load_run(d, req.target) for d in run_dirs]
+    df = table.frame(rows, req.by)
+    df["run"] = [_relative(Path(r), roots) for r in df["run"]]
+    title = f"dltricks report: {len(run_dirs)} runs under {_where(roots)}"
+    if req.compare:
+        shown = compare.compare(df, rows, req.compare, req.metrics)
+        report = Report(title, shown, None, [])
+    else:
+        report = summarize(df, run_dirs, req)
+        report.title = title
+        if req.x:
+            report.sensitivity = Sensitivity(req.x, req.by, req.metrics)
+    report.notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
+    if req.layers:
+        report.layers = table.layer_table(report.groups)
+        if report.layers.empty:
+            raise BadInput("--layers: no layers.csv in these runs (train with trainer.probes=true)")
+    return report
+
+
+def summarize(df: pd.DataFrame, run_dirs: list[Path], req: Request) -> Report:
+    """The table, its numbers, the diagnosis notes and the plot groups, for runs or groups."""
+    by, metrics = req.by, req.metrics
+    for key in by:
+        if df[key].isna().all():
+            raise BadInput(
+                f"--by {key}: no run has this key (try a group name such as "
+                "optimizer, or a config key such as model.depth)"
+            )
+    if by:
+        numbers = table.group(df, by, [*dict.fromkeys([*metrics, "train_err", "val_err"])])
+        shown = table.display(numbers, by, metrics, grouped=True)
+        names = [_label(by, tuple(r)) for r in numbers[by].to_numpy()]
+        members = ([run_dirs[i] for i in idx] for idx in _indices(df, by).values())
+        groups = dict(zip(names, members, strict=True))
+        judged = zip(
+            numbers["statuses"].map(_worst),
+            numbers["train_err_mean"],
+            numbers["val_err_mean"],
+            strict=True,
+        )
+    else:
+        numbers = df
+        keys = table.varying(df)
+        shown = table.display(df, ["run", *keys], metrics, grouped=False)
+        names = list(df["run"])
+        groups = {
+            _label(keys, tuple(r)) or run: [d]
+            for r, run, d in zip(df[keys].to_numpy(), df["run"], run_dirs, strict=True)
+        }
+        judged = zip(df["status"], df["train_err"], df["val_err"], strict=True)
+    verdicts = [diagnose(status, tr, va, req.limits) for status, tr, va in judged]
+    shown["diagnosis"] = [v.label for v in verdicts]
+    notes = [f"{name}: {v.advice}" for name, v in zip(names, verdicts, strict=True)]
+    if req.sort:
+        shown = _sorted(shown, numbers, req.sort, by)
+    return Report("", shown, numbers, notes, groups)
+
+
+def _worst(statuses: str) -> str:
+    """A group's statuses ('2 completed, 1 diverged') -> the one that matters most."""
+    for s in ("diverged", "failed", "crashed"):
+        if s in statuses:
+            return s
+    return statuses.split()[-1]
+
+
+def _indices(df: pd.DataFrame, by: list[str]) -> dict[tuple, list[int]]:
+    out: dict[tuple, list[int]] = {}
+    for i, vals in enumerate(df[by].apply(table.as_text).itertuples(index=False, name=None)):
+        out.setdefault(vals, []).append(i)
+    return out
+
+
+def _label(keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+
+
+def _sorted(shown: pd.DataFrame, numbers: pd.DataFrame, sort: str, by: list[str]) -> pd.DataFrame:
+    column = f"{sort}_mean" if by and f"{sort}_mean" in numbers else sort
+    if column not in numbers:
+        raise BadInput(f"--sort {sort}: no such column; use one of {', '.join(shown.columns)}")
+    order = numbers[column].sort_values(kind="stable", na_position="last").index
+    return shown.loc[order].reset_index(drop=True)
+
+
+def newest_output() -> Path:
+    """The newest sweep or run under outputs/ (by its date/time directory name)."""
+    candidates = [
+        p for kind in ("sweeps", "runs") for p in OUTPUTS.glob(f"{kind}/*/*") if p.is_dir()
+    ]
+    if not candidates:
+        raise BadInput(f"no runs under {OUTPUTS}/: run `dltricks train` first, or name a path")
+    return max(candidates, key=lambda p: (p.parent.name, p.name))
+
+
+def _where(roots: list[Path]) -> str:
+    """The paths named, or for many (a shell glob) the folder they share and their number."""
+    if len(roots) <= 3:
+        return ", ".join(map(str, roots))
+    try:
+        return f"{os.path.commonpath(roots)} ({len(roots)} paths)"
+    except ValueError:  # absolute and relative mixed
+        return f"{roots[0]} and {len(roots) - 1} more paths"
+
+
+def _relative(run: Path, roots: list[Path]) -> str:
+    for root in roots:
+        try:
+            rel = os.path.relpath(run, root)
+        except ValueError:
+            continue
+        if not rel.startswith(".."):
+            return rel if rel != "." else run.name
+    return str(run)

@@ -1,0 +1,161 @@
+"""summary.json over a run's life (DESIGN.md section 2): written when the run starts (status
+running, with the pid and host that let the report tell a killed run from a live one) and
+when it ends, however it ends: completed, early_stopped or diverged as the loop says,
+interrupted by a signal, or failed with the error. The loop itself only says which."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from dltricks import __version__, console, records
+from dltricks.errors import say
+
+if TYPE_CHECKING:
+    from dltricks.build import Parts
+    from dltricks.checkpoint import Position
+
+
+@dataclass
+class Job:
+    """Where a run writes, and how it was asked for (from Hydra's runtime config)."""
+
+    run_dir: Path
+    choices: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+
+
+def new_summary(job: Job, facts: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a run about to start: how it was asked for, and what was built."""
+    return {
+        "status": "running",
+        "epochs": 0,
+        "steps": 0,
+        "final": None,
+        "best": None,
+        "choices": job.choices,
+        "overrides": job.overrides,
+        **facts,
+        "name": facts.get("name") or " ".join(job.overrides) or "default",
+        "wall_s": 0.0,
+        "samples_per_s": None,
+        "versions": versions(),
+    }
+
+
+def versions() -> dict[str, str]:
+    import hydra
+    import numpy
+    import torch
+
+    return {
+        "dltricks": __version__,
+        "torch": torch.__version__,
+        "hydra": hydra.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class RunRecord:
+    """`with RunRecord(job, parts, position, start) as record:` around the loop. Inside, the
+    loop sets `record.status` (diverged, early_stopped) and calls `record.end(...)` with the
+    final metrics; on the way out the summary is written, whatever ended the run."""
+
+    def __init__(self, job: Job, p: Parts, position: Position, start: float, **extra: Any) -> None:
+        self.job, self.position, self.start = job, position, start
+        self.path = job.run_dir / records.SUMMARY
+        self.status = "completed"
+        self.final: dict[str, Any] | None = None
+        self.summary = self._earlier(p.facts) if p.loop.resume else new_summary(job, p.facts)
+        self.wall_before = float(self.summary.get("wall_s") or 0.0)  # earlier sessions
+        self.summary.update(extra, status="running", pid=os.getpid(), host=socket.gethostname())
+        if p.loop.resume:
+            resumed = {"epoch": position.epoch, "batch": position.batch, "step": position.step}
+            self.summary.setdefault("resumed", []).append(resumed)
+        self.intro = (
+            f"dltricks: {p.data.name} ({len(p.data.train)}/{len(p.data.val)}/"
+            f"{len(p.data.test)}), {self.summary.get('params', 0):,} parameters, "
+            f"{p.device}, {p.total_steps} steps -> {job.run_dir}"
+        )
+
+    def _earlier(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """A resumed run's summary; a fresh one if it is unreadable."""
+        try:
+            summary = records.read_json(self.path)
+        except (OSError, ValueError):
+            summary = None
+        return summary if isinstance(summary, dict) else new_summary(self.job, facts)
+
+    def __enter__(self) -> RunRecord:
+        self.summary["setup_s"] = time.perf_counter() - self.start  # before step 1
+        records.write_json_atomic(self.path, self.summary)
+        print(self.intro, flush=True)
+        return self
+
+    def end(self, final: dict[str, Any] | None, **results: Any) -> None:
+        """The run trained to its end: its final metrics and what else it measured."""
+        self.final = final
+        self.summary.update(results)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        from dltricks.checkpoint import Interrupted
+
+        at = self.position
+        if kind is not None and issubclass(kind, Interrupted | KeyboardInterrupt):
+            self.status = "interrupted"
+        elif err is not None:
+            self.status = "failed"
+            self.summary["error"] = f"{type(err).__name__}: {err}"
+        final = self.final if err is None else at.last
+        self.summary.update(
+            status=self.status,
+            epochs=at.epoch - 1,
+            steps=at.step,
+            final=final and {k: final[k] for k in records.EVALUATED},
+            best=at.best and {k: at.best[k] for k in records.BEST},
+            wall_s=self.wall_before + time.perf_counter() - self.start,
+            samples_per_s=at.seen / max(at.train_seconds, 1e-9),
+        )
+        try:  # a full disk must not hide the error that ended the run
+            records.write_json_atomic(self.path, self.summary)
+        except OSError as write_err:
+            say(f"cannot write {self.path}: {write_err.strerror}")
+        if err is None:
+            print(console.result_line(self.summary, self.job.run_dir), flush=True)
+
+
+def record_failure(job: Job, error: str, overwrite: bool = True) -> None:
+    """A run that failed outside the loop: summary.json says so (the report lists it).
+    overwrite=False keeps an error the loop already recorded."""
+    path = job.run_dir / records.SUMMARY
+    try:
+        summary = records.read_json(path) if path.exists() else None
+    except (OSError, ValueError):
+        summary = None
+    if not isinstance(summary, dict):
+        summary = {
+            "epochs": 0,
+            "steps": 0,
+            "final": None,
+            "best": None,
+            "choices": job.choices,
+            "overrides": job.overrides,
+        }
+    if not overwrite and summary.get("status") == "failed":
+        return
+    summary.update(status="failed", error=error)
+    try:
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        records.write_json_atomic(path, summary)
+    except OSError as err:
+        print(f"dltricks: cannot record the failure in {path}: {err.strerror}", file=sys.stderr)
