@@ -52,8 +52,7 @@ sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 
 
 .PHONY: search
 search: $(STAMP) ## random search in log space (Optuna, TPE): lr and L2 strength, 20 trials
-	@# trials at a too-large lr diverge: a result of the search, not a failure of the target
-	-$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
+	$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
 
 .PHONY: report
 report: $(STAMP) ## report on the newest sweep or run under outputs/
@@ -82,48 +81,48 @@ figures: ## copy each experiment's figure into docs/, for the README (after make
 	done
 
 degradation: $(STAMP) ## 20 vs 56 layers, plain vs residual: deeper plain nets train worse
-	-$(DLT) train -m experiment=degradation $(ARGS)
+	$(DLT) train -m experiment=degradation $(ARGS)
 	$(DLT) report $(EXP)/$@ --by model.depth,model.residual --out $(EXP)/$@/report
 
 vanishing_gradient: $(STAMP) ## sigmoid vs tanh vs relu: per-layer gradient norms by depth
-	-$(DLT) train -m experiment=vanishing_gradient $(ARGS)
+	$(DLT) train -m experiment=vanishing_gradient $(ARGS)
 	$(DLT) report $(EXP)/$@ --by activation --layers --out $(EXP)/$@/report
 
 init_stats: $(STAMP) ## cs231n's init table: activation std per layer at initialization
-	-$(DLT) train -m experiment=init_stats activation=tanh init=gaussian init.std=0.01,1.0 $(ARGS)
-	-$(DLT) train -m experiment=init_stats activation=tanh,relu init=xavier init.gain=1.0 $(ARGS)
-	-$(DLT) train -m experiment=init_stats activation=relu init=he $(ARGS)
+	$(DLT) train -m experiment=init_stats activation=tanh init=gaussian init.std=0.01,1.0 $(ARGS)
+	$(DLT) train -m experiment=init_stats activation=tanh,relu init=xavier init.gain=1.0 $(ARGS)
+	$(DLT) train -m experiment=init_stats activation=relu init=he $(ARGS)
 	$(DLT) report $(EXP)/$@ --by activation,init,init.std --layers --out $(EXP)/$@/report
 
 optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
-	-$(DLT) train -m experiment=optimizers $(ARGS)
+	$(DLT) train -m experiment=optimizers $(ARGS)
 	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err \
 		--x trainer.lr_scale --out $(EXP)/$@/report
 	$(DLT) report $(EXP)/$@/*trainer.lr_scale=1 --by optimizer --metric best_val_err,test_err,steps_to_target \
 		--target 0.1 --sort best_val_err --out $(EXP)/$@/report/default_lr
 
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
-	-$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
-	-$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
-	-$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 $(ARGS)
-	-$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
+	$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
+	$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
+	$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 $(ARGS)
+	$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
 	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,test_err,sparsity \
 		--x regularization --out $(EXP)/$@/report
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits
-	-$(DLT) train -m experiment=batchnorm $(ARGS)
+	$(DLT) train -m experiment=batchnorm $(ARGS)
 	$(DLT) report $(EXP)/$@ --by norm,init,trainer.lr_scale --x trainer.lr_scale \
 		--metric train_err,best_val_err,test_err --out $(EXP)/$@/report
 
 schedules: $(STAMP) ## constant, step, cosine, one-cycle, SGDR, with and without warm-up
-	-$(DLT) train -m experiment=schedules $(ARGS)
+	$(DLT) train -m experiment=schedules $(ARGS)
 	$(DLT) report $(EXP)/$@ --by schedule,schedule.warmup_steps --out $(EXP)/$@/report
 
 mnist1d_table: $(STAMP) ## logistic regression, MLP, CNN, GRU on MNIST-1D (the paper's table)
-	-$(DLT) train -m experiment=mnist1d_table name=logistic model=mlp model.depth=2 activation=linear $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table name=mlp model=mlp model.depth=3 model.width=100 $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table name=cnn model=convnet model.depth=8 norm=batch $(ARGS)
-	-$(DLT) train -m experiment=mnist1d_table name=gru model=rnn model.hidden=6 model.bidirectional=true \
+	$(DLT) train -m experiment=mnist1d_table name=logistic model=mlp model.depth=2 activation=linear $(ARGS)
+	$(DLT) train -m experiment=mnist1d_table name=mlp model=mlp model.depth=3 model.width=100 $(ARGS)
+	$(DLT) train -m experiment=mnist1d_table name=cnn model=convnet model.depth=8 norm=batch $(ARGS)
+	$(DLT) train -m experiment=mnist1d_table name=gru model=rnn model.hidden=6 model.bidirectional=true \
 		model.readout=all regularization=[grad_clip] $(ARGS)
 	$(DLT) report $(EXP)/$@ --by name --metric train_err,test_err,params,wall_s --out $(EXP)/$@/report
 
@@ -132,8 +131,8 @@ FINETUNE := experiment=transfer data.load.seed=7 data.train_size=200 data.load.s
 	data.load.max_translation=60 data.load.corr_noise_scale=0.5
 transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs scratch
 	$(DLT) train experiment=transfer hydra.run.dir=$(EXP)/$@/pretrain $(ARGS) || test -f $(EXP)/$@/pretrain/checkpoint.pt
-	-$(DLT) train -m $(FINETUNE) name=scratch $(ARGS)
-	-$(DLT) train -m $(FINETUNE) name=pretrained transfer.init_from=$(abspath $(EXP))/$@/pretrain \
+	$(DLT) train -m $(FINETUNE) name=scratch $(ARGS)
+	$(DLT) train -m $(FINETUNE) name=pretrained transfer.init_from=$(abspath $(EXP))/$@/pretrain \
 		transfer.freeze=0,2,7 $(ARGS)
 	$(DLT) report $(EXP)/$@/finetune --by name,transfer.freeze --metric train_err,test_err \
 		--x transfer.freeze --out $(EXP)/$@/report

@@ -5,6 +5,7 @@ read here, once; train.run and lr_find only see what this returns."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,12 +17,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dltricks import checkpoint, optim, probes, records
 from dltricks import data as datasets
-from dltricks import optim, probes, records
 from dltricks.data import Split
 from dltricks.data.order import SCORES, EpochOrder
 from dltricks.early_stopping import EarlyStopping, NoEarlyStopping
-from dltricks.errors import ConfigError
+from dltricks.errors import BadFile, ConfigError
 from dltricks.models import transfer
 from dltricks.models.activations import Activation
 from dltricks.models.dropout import NO_DROPOUT, Dropout
@@ -101,13 +102,20 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
         early_stopping=early_stopping,
         batch_size=batch_size,
         order=order,
-        total_steps=sum(math.ceil(order.size(e) / batch_size) for e in range(1, t.epochs + 1)),
+        total_steps=order.updates(t.epochs, batch_size),
         schedule=lr_schedule(cfg),
         autocast=autocast_for(device, t.precision),
         scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
         probes=(
             probes.Probes(
-                model, x, y, criterion, run_dir / records.LAYERS, activation, t.probe_every
+                model,
+                x,
+                y,
+                criterion,
+                run_dir / records.LAYERS,
+                activation,
+                t.probe_every,
+                fresh=not t.resume,
             )
             if t.probes
             else probes.NoProbes()
@@ -150,14 +158,21 @@ def pick_device(name: str) -> torch.device:
 
 def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
     """The dataset on the device, split and preprocessed; a small training set when asked."""
-    data = datasets.build(
-        instantiate(cfg.data.load),
-        name=cfg.data.name,
-        preprocess=cfg.data.preprocess,
-        val_fraction=cfg.data.val_fraction,
-        split_seed=cfg.data.split_seed,
-        device=device,
-    )
+    try:
+        data = datasets.build(
+            instantiate(cfg.data.load),
+            name=cfg.data.name,
+            preprocess=cfg.data.preprocess,
+            val_fraction=cfg.data.val_fraction,
+            split_seed=cfg.data.split_seed,
+            device=device,
+        )
+    except OSError as err:  # data.root is not a folder, cannot be read or written...
+        where = f" {err.filename}" if err.filename else ""
+        raise ConfigError(
+            f"data={cfg.data.name}: cannot use{where} ({err.strerror or err}); "
+            f"check data.root={cfg.data.root}"
+        ) from None
     for key, n in (
         ("data.train_size", cfg.data.train_size),
         ("trainer.overfit_subset", cfg.trainer.overfit_subset),
@@ -170,19 +185,42 @@ def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
 def make_model(
     cfg: DictConfig, data: datasets.Data, activation: Activation, dropout: Dropout
 ) -> nn.Module:
-    """The model option's factory, given the data's shape and the tricks' factories."""
+    """The model option's factory, given the data's shape and the tricks' factories. Built
+    on the meta device first, so that a model too large for this machine is refused before
+    any memory is allocated."""
+    factory, norm = instantiate(cfg.model), instantiate(cfg.norm)
+    given = dict(
+        in_shape=data.shape,
+        classes=data.classes,
+        activation=activation,
+        norm=norm,
+        dropout=dropout.hidden,
+    )
     try:
-        model = instantiate(cfg.model)(
-            in_shape=data.shape,
-            classes=data.classes,
-            activation=activation,
-            norm=instantiate(cfg.norm),
-            dropout=dropout.hidden,
-        )
+        with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
+            params = sum(p.numel() for p in factory(**given).parameters())
     except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
         raise ConfigError(f"data={data.name}: {err}") from None
+    check_fits(params, data.train.x.device)
+    model = factory(**given)
     inputs = dropout.inputs
     return nn.Sequential(inputs(), model) if inputs is not nn.Identity else model
+
+
+def check_fits(params: int, device: torch.device) -> None:
+    """Refuse a model whose weights, gradients and two optimizer states (float32: 16 bytes a
+    parameter) exceed the memory free on its device."""
+    need = 16 * params
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > free:
+        raise ConfigError(
+            f"model: {params:,} parameters need about {need / 2**30:.1f} GiB for weights, "
+            f"gradients and optimizer state; {free / 2**30:.1f} GiB are free on {device}. "
+            "Use a smaller model.width or model.depth"
+        )
 
 
 def subset(split: Split, n: int, seed: int, key: str) -> Split:
@@ -222,10 +260,19 @@ def transfer_weights(model: nn.Module, cfg: DictConfig) -> dict | None:
     """Transfer learning: load a finished run's matching weights, freeze the first layers."""
     if not cfg.init_from and not cfg.freeze:
         return None
+    layers = transfer.weight_layer_count(model)
+    if cfg.freeze >= layers:
+        raise ConfigError(
+            f"transfer.freeze={cfg.freeze}: the model has {layers} weight layers; freeze "
+            f"fewer (at most {layers - 1}), or nothing is left to train"
+        )
     result = None
     if cfg.init_from:
         path = Path(cfg.init_from).expanduser() / records.CHECKPOINT
-        result = transfer.load_matching(model, records.load_checkpoint(path)["model"])
+        weights = checkpoint.load_checkpoint(path).get("model")
+        if not isinstance(weights, dict):
+            raise BadFile(f"{path}: refused, holds no model weights")
+        result = transfer.load_matching(model, weights)
     return transfer.summary(cfg.init_from, result, transfer.freeze_first(model, cfg.freeze))
 
 

@@ -10,6 +10,9 @@ torch.load(weights_only=True): no pickled code, no OmegaConf objects.
 
 from __future__ import annotations
 
+import errno
+import os
+import pickle
 import random
 import signal
 import threading
@@ -50,6 +53,46 @@ class Position:
         self.last = row
         if self.best is None or row["val_err"] < self.best["val_err"]:
             self.best = row
+
+
+# ---------------------------------------------------------------- the file
+
+CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save to a temp file, fsync, rename: a crash leaves the previous checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # the previous checkpoint stays as it was
+        if isinstance(err, RuntimeError) and "pos" in str(err):  # torch's short write
+            raise OSError(
+                errno.EIO, "the write stopped short (disk full or a file size limit?)", str(path)
+            ) from None
+        raise
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with weights_only=True (plain tensors and containers only: a pickle
+    payload cannot run code), never retried without it."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadFile(f"{path}: no checkpoint there (was the run finished?)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BadFile(f"{path}: refused, not a readable dltricks checkpoint ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise BadFile(f"{path}: refused, not a dltricks checkpoint")
+    return state
 
 
 # ---------------------------------------------------------------- save and restore
@@ -93,10 +136,19 @@ def save(p: Parts, position: Position, run_dir: Path) -> None:
         "random": random_states(p.order.rng),
         "config": p.config_yaml,
     }
-    records.save_checkpoint(run_dir / records.CHECKPOINT, state)
+    save_checkpoint(run_dir / records.CHECKPOINT, state)
 
 
 RESUME_KEYS = ("model", "optimizer", "scaler", "position", "random", "config")
+
+
+def load_for_resume(path: Path) -> dict[str, Any]:
+    """A checkpoint that holds everything a resume needs (RESUME_KEYS), or BadFile."""
+    state = load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if missing:
+        raise BadFile(f"{path}: refused, lacks {', '.join(missing)}: not a checkpoint to resume")
+    return state
 
 
 def restore(p: Parts, state: dict[str, Any], path: Path) -> Position:
@@ -126,14 +178,19 @@ def resume(p: Parts, run_dir: Path) -> Position:
             f"use `dltricks resume {p.loop.resume}`"
         )
     path = run_dir / records.CHECKPOINT
-    state = records.load_checkpoint(path)
-    missing = [k for k in RESUME_KEYS if k not in state]
-    if missing:
-        raise BadFile(f"{path}: refused, lacks {', '.join(missing)}: not a checkpoint to resume")
+    state = load_for_resume(path)
     check_same_config(state["config"], p.config_yaml)
     position = restore(p, state, path)
-    for name in (records.METRICS, records.LAYERS):  # rows written after the checkpoint go
-        records.keep_rows(run_dir / name, lambda row: int(row["epoch"]) < position.epoch)
+    for name, columns in (
+        (records.METRICS, records.METRIC_COLUMNS),
+        (records.LAYERS, records.LAYER_COLUMNS),
+    ):
+        # rows written after the checkpoint go
+        note = records.keep_rows(
+            run_dir / name, lambda row: int(row["epoch"]) < position.epoch, columns
+        )
+        if note:
+            print(f"dltricks: warning: {note}", flush=True)
     print(f"dltricks: resuming {run_dir} at epoch {position.epoch}, step {position.step}")
     return position
 
@@ -148,12 +205,16 @@ RESUMABLE_CHANGES = (
 
 
 def check_same_config(saved_yaml: Any, config_yaml: str) -> None:
+    """The config a checkpoint was saved with must be this run's (but for RESUMABLE_CHANGES)."""
     import yaml
 
     try:
-        saved = records.flatten(yaml.safe_load(str(saved_yaml)))
+        saved = yaml.safe_load(saved_yaml) if isinstance(saved_yaml, str) else None
     except yaml.YAMLError:
-        raise BadFile("the checkpoint's config is not YAML: refused") from None
+        saved = None
+    if not isinstance(saved, dict):
+        raise BadFile("the checkpoint holds no readable config: refused")
+    saved = records.flatten(saved)
     now = records.flatten(yaml.safe_load(config_yaml))
     changed = [
         f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"

@@ -67,21 +67,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_command(args: list[str]) -> int:
     """`dltricks train [hydra args]`: check the overrides, then run Hydra's app."""
-    from dltricks import config, hydra_compat
-    from dltricks.config import ConfigError
+    from dltricks import hydra_compat
 
     parsed = hydra_compat.parse_args(args)
     asks_only = parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
     sweep_dir = None
     if not asks_only:
         try:
-            check_command_line(parsed.overrides, multirun=parsed.multirun)
-            if parsed.multirun and not parsed.cfg:
-                sweep_dir = config.sweep_dir(parsed.overrides)
+            sweep_dir = check_command_line(parsed.overrides, multirun=parsed.multirun)
+            if parsed.cfg:
+                sweep_dir = None  # Hydra prints the config, runs nothing
+            else:
+                claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
+            if sweep_dir is not None:
                 args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
-            if not parsed.cfg:
-                check_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
-        except ConfigError as err:
+        except BadInput as err:
             return error(str(err))
     sys.argv = ["dltricks-train", *args]
     run_hydra_app()
@@ -94,49 +94,54 @@ def train_command(args: list[str]) -> int:
     return EXIT_OK if ok else EXIT_INTERNAL
 
 
-def check_command_line(overrides: list[str], multirun: bool) -> None:
-    """Compose and check the config of every job the command line would start."""
-    from dltricks import config
+def check_command_line(overrides: list[str], multirun: bool) -> Path | None:
+    """Compose and check the config of every job the command line would start, and Hydra's
+    own node; for a sweep, the sweep dir (resolved now)."""
+    from dltricks import config, sweep
 
     if not multirun:
-        config.load(overrides)
-        return
-    config.check_overrides(overrides)
-    if any(o.startswith("hydra/sweeper=") for o in overrides):
-        return  # a search space is sampled by its sweeper: each job checks itself
-    for job in config.sweep_jobs(overrides):
+        config.load_with_hydra(overrides)
+        return None
+    hydra_overrides = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    _, hydra = config.load_with_hydra(hydra_overrides)
+    for job in sweep.checked_jobs(overrides, hydra):
         config.load(job)
+    return Path(str(hydra.sweep.dir))
 
 
-def check_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> None:
-    """The run (or sweep) dir must be creatable: say so now, not in a Hydra traceback."""
+def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> None:
+    """The run (or sweep) dir must be writable and nobody else's: say so now, not in a
+    Hydra traceback; hold its lock (lock.py) before Hydra writes anything there."""
+    from dltricks import lock, records
     from dltricks.config import ConfigError
 
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
     folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
-    if sweep_dir is not None:
-        folder = sweep_dir
-    if (
-        given
-        and not multirun
-        and (folder / "summary.json").exists()
-        and not any(o.startswith("trainer.resume=") for o in overrides)
-    ):
-        raise ConfigError(
-            f"hydra.run.dir={folder}: already holds a run; continue it with "
-            f"`dltricks resume {folder}` or pick another dir"
-        )
+    folder = sweep_dir or folder
+    name = f"{key}={folder}" if given or sweep_dir else f"the output folder {folder.resolve()}"
     try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(20, "not a directory")
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".dltricks-write-test-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as err:
-        name = f"{key}={folder}" if given else f"the output folder {folder.resolve()}"
         raise ConfigError(
             f"{name}: cannot write there ({err.strerror}); pick another with {key}=DIR"
         ) from None
+    if not (given or sweep_dir):
+        return  # a new timestamped dir: the job locks it
+    lock.hold(folder, key)  # until this process ends: one writer at a time
+    resuming = any(o.startswith("trainer.resume=") for o in overrides)
+    holds_run = any((folder / f).exists() for f in (records.SUMMARY, records.METRICS))
+    if given and not multirun and holds_run and not resuming:
+        lock.release(folder)
+        raise ConfigError(
+            f"hydra.run.dir={folder}: already holds a run; continue it with "
+            f"`dltricks resume {folder}` or pick another dir"
+        )
 
 
 def run_hydra_app() -> None:
@@ -161,24 +166,24 @@ def resume(args: list[str]) -> int:
     into the run dir: a refused resume leaves the run as it was."""
     from omegaconf import OmegaConf
 
-    from dltricks import checkpoint, config, records
+    from dltricks import checkpoint, config, lock, records, run_record
 
     if not args or args[0].startswith("-"):
         return error("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
     run_dir = Path(args[0])
+    if not (run_dir / records.SUMMARY).is_file():
+        return error(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
     try:
-        state = records.load_checkpoint(run_dir / records.CHECKPOINT)
-        saved = records.read_json(run_dir / records.SUMMARY).get("overrides", [])
-    except BadInput as err:
-        return error(str(err))
-    except (OSError, ValueError):
-        return error(f"{run_dir}: no readable summary.json (not a dltricks run dir?)")
-    given = {o.split("=", 1)[0] for o in args[1:]}
-    overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
-    try:
+        lock.hold(run_dir, "dltricks resume")  # held until this process ends
+        saved = run_record.saved_overrides(run_dir)
+        state = checkpoint.load_for_resume(run_dir / records.CHECKPOINT)
+        given = {o.split("=", 1)[0] for o in args[1:]}
+        overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
         cfg = config.load([*overrides, f"trainer.resume={run_dir}"])
         checkpoint.check_same_config(state["config"], OmegaConf.to_yaml(cfg))
     except BadInput as err:
+        if not isinstance(err, lock.Busy):
+            lock.release(run_dir)
         return error(str(err))
     return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
 
@@ -212,6 +217,10 @@ def schedule(args: list[str]) -> int:
 
     if opts.steps < 1:
         return error(f"--steps {opts.steps}: must be >= 1")
+    if opts.out is not None and (
+        opts.out.suffix != ".png" or opts.out.is_dir() or not opts.out.parent.is_dir()
+    ):
+        return error(f"--out {opts.out}: must name a .png file in an existing folder")
     try:
         cfg = config.load([f"schedule={opts.name}", *opts.overrides])
     except ConfigError as err:
@@ -219,12 +228,16 @@ def schedule(args: list[str]) -> int:
     from dltricks.optim import preview
     from dltricks.settings import lr_schedule
 
-    points = preview.curve_points(lr_schedule(cfg), cfg.optimizer.lr, opts.steps)
-    print(f"schedule={opts.name} over {opts.steps} steps (lr {cfg.optimizer.lr}):")
+    curve, lr = lr_schedule(cfg), cfg.optimizer.lr
+    print(f"schedule={opts.name} over {opts.steps} steps (lr {lr}):")
     print("    step  lr")
-    print(preview.table(points), end="")
+    print(preview.table(preview.curve_points(curve, lr, opts.steps, picks=11)), end="")
     if opts.out is not None:
-        print(f"wrote {preview.plot(points, f'schedule={opts.name}', opts.out)}")
+        points = preview.curve_points(curve, lr, opts.steps, picks=2000)
+        try:
+            print(f"wrote {preview.plot(points, f'schedule={opts.name}', opts.out)}")
+        except OSError as err:
+            return error(f"--out {opts.out}: cannot write it ({err.strerror})")
     return EXIT_OK
 
 

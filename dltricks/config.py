@@ -7,12 +7,13 @@ config raises ConfigError, whose message names the key and how to fix it (exit c
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Iterator
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from dltricks import rules, targets
 from dltricks.errors import ConfigError
@@ -46,9 +47,19 @@ def options(group: str) -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+_composed: dict[tuple, DictConfig] = {}  # composing is slow (~0.3 s): once per process
+
+
 def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     """The composed config for these overrides, as `train` sees it (with_hydra: Hydra's own
-    node too)."""
+    node too); a copy, the caller may change it."""
+    key = (tuple(overrides), with_hydra)
+    if key not in _composed:
+        _composed[key] = _hydra_compose(overrides, with_hydra)
+    return copy.deepcopy(_composed[key])
+
+
+def _hydra_compose(overrides: list[str], with_hydra: bool) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -65,8 +76,17 @@ def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
 
 
 def _first_lines(err: BaseException, n: int = 3) -> str:
-    """The first lines of an error's message (or of its cause's, when it has none)."""
+    """The first lines of an error's message (or of its cause's, when it has none); Hydra's
+    list of a group's options on one line."""
     message = str(err).strip() or str(err.__cause__ or type(err).__name__)
+    missing = re.search(r"Could not find '(.+)/([^/']+)'\s+Available options in '\1':", message)
+    if missing:
+        group, name = missing.groups()
+        rest = message[missing.end() :].split("\n\n")[0]
+        valid = re.findall(r"^\t(\S+)\s*$", rest, re.M)
+        return f"{group}={name}: no such option in group '{group}'. Valid options: " + ", ".join(
+            valid
+        )
     lines = [line for line in message.strip().splitlines() if line.strip()]
     return "\n".join(lines[:n])
 
@@ -113,45 +133,65 @@ def _split_list_string(value: str) -> list[str]:
     return [value]
 
 
-def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """The overrides of each job of a grid sweep (Hydra's own keys left out)."""
-    from dltricks import hydra_compat
-
-    return hydra_compat.sweep_jobs([o for o in overrides if not _is_hydra(o)])
-
-
-def sweep_dir(overrides: list[str]) -> Path:
-    """Where a sweep over `overrides` writes: hydra.sweep.dir as given, by a preset, or by
-    default (outputs/sweeps/<date>/<time>), resolved now."""
-    hydra = [o for o in overrides if _is_hydra(o)]
-    first = sweep_jobs(overrides)[0] if any(not _is_hydra(o) for o in overrides) else []
-    cfg = compose([*first, *hydra], with_hydra=True)
-    return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
-
-
-def _is_hydra(override: str) -> bool:
+def is_hydra(override: str) -> bool:
+    """An override of Hydra's own config (hydra.*, hydra/launcher=...)."""
     return override.lstrip("+~").startswith(("hydra.", "hydra/"))
 
 
-def _key(override: str) -> str:
+def key_of(override: str) -> str:
     return override.split("=", 1)[0]
 
 
 def load(overrides: list[str]) -> DictConfig:
     """Compose and check the config `dltricks train OVERRIDES` would run (hydra.* excluded).
 
-    Raises ConfigError naming the first bad option, key, type or value."""
-    overrides = [o for o in overrides if not _is_hydra(o)]
-    check_overrides(overrides)
-    base = compose([o for o in overrides if _key(o).lstrip("+~") in groups()])
-    for override in overrides:
-        key = _key(override)
+    Raises ConfigError naming the first bad option, key, type, value or interpolation."""
+    return _load([o for o in overrides if not is_hydra(o)], with_hydra=False)[0]
+
+
+def load_with_hydra(overrides: list[str]) -> tuple[DictConfig, DictConfig]:
+    """load(), and Hydra's own node too, checked: what Hydra instantiates (launcher, sweeper,
+    callbacks, logging) must pass an allow-list like everything else."""
+    return _load(overrides, with_hydra=True)
+
+
+def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
+    job = [o for o in overrides if not is_hydra(o)]
+    check_overrides(job)
+    base = compose([o for o in job if key_of(o).lstrip("+~") in groups()])
+    for override in job:
+        key = key_of(override)
         if key[0] in "+~" or key in groups():
             continue  # appended or deleted keys are checked on the composed config
         if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
             raise ConfigError(_unknown_key(base, key))
-    cfg = compose(overrides)
+    plain = not with_hydra and not any(key_of(o)[0] in "+~" for o in job)
+    cfg = with_values(base, job) if plain else compose(overrides, with_hydra=with_hydra)
+    hydra = None
+    if with_hydra:
+        hydra = cfg.hydra
+        targets.check_hydra(OmegaConf.to_container(hydra, resolve=False))
+        with open_dict(cfg):
+            del cfg["hydra"]
     validate(cfg, base)
+    return cfg, hydra
+
+
+def with_values(base: DictConfig, overrides: list[str]) -> DictConfig:
+    """`base` (composed with the group overrides) with the value overrides applied as Hydra
+    applies them after composing (OmegaConf.update, merging): the same config, without
+    composing again. tests/test_config.py compares the two."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = base
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.key_or_group in groups():
+            continue
+        try:
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"{override.input_line}: {_first_lines(err, 1)}") from None
     return cfg
 
 
@@ -170,9 +210,22 @@ def _unknown_key(base: DictConfig, key: str) -> str:
 def validate(cfg: DictConfig, base: DictConfig) -> None:
     """Check a composed config: keys and types against `base` (the same choices, no value
     overrides), the value ranges in RULES, and every `_target_` against ALLOWED_TARGETS."""
+    resolve(cfg)
     check_types(cfg, base)
     rules.check_values(cfg, leaves(cfg))
     targets.check_targets(cfg)
+
+
+def resolve(cfg: DictConfig) -> None:
+    """Every interpolation must resolve now (${oc.env:UNSET} or ${trainer.nope} would fail
+    inside the job, after files are written)."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        raise ConfigError(f"{key or 'the config'}: {_first_lines(err, 1)}") from None
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from dltricks import config, sweep
+from dltricks import config, records, sweep
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, say
 from dltricks.run_record import Job, record_failure
 
@@ -20,20 +20,32 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    # imports torch: not before Hydra has parsed --help
-    from dltricks.checkpoint import StopRequest
+    from dltricks import lock
+    from dltricks.checkpoint import StopRequest  # imports torch: not before Hydra's --help
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
     job = Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
-    with StopRequest() as stop:  # this process is the run's: SIGINT/SIGTERM checkpoint it
-        if hc.mode == RunMode.MULTIRUN:
-            return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher), stop)
-        return single_job(cfg, job, stop)
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:  # no one else writes this run's dir while it runs
+        lock.hold(job.run_dir)
+    except lock.Busy as err:
+        if multirun:
+            print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)
+            return None
+        say(str(err))
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        with StopRequest() as stop:  # this process is the run's: signals checkpoint it
+            if multirun:
+                return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher), stop)
+            return single_job(cfg, job, stop)
+    finally:
+        lock.release(job.run_dir)
 
 
-def single_job(cfg: DictConfig, job: Job, stop: Any) -> float:
+def single_job(cfg: DictConfig, job: Job, stop: Any) -> float | None:
     from dltricks import train
     from dltricks.checkpoint import Interrupted
 
@@ -53,11 +65,13 @@ def single_job(cfg: DictConfig, job: Job, stop: Any) -> float:
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as err:  # a full disk, an output folder gone: one line, no traceback
-        say(f"{cannot_write(err)}; the last checkpoint in {job.run_dir} is intact")
+        saved = (job.run_dir / records.CHECKPOINT).exists()
+        kept = f"the last checkpoint in {job.run_dir} is intact" if saved else "no checkpoint"
+        say(f"{os_error(err, job.run_dir)}; {kept}")
         sys.exit(EXIT_INTERNAL)
 
 
-def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: Any) -> float:
+def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: Any) -> float | None:
     """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
     from dltricks import train
     from dltricks.checkpoint import Interrupted
@@ -72,7 +86,7 @@ def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: An
             f"({' '.join(summary.get('overrides', []))}); use a new sweep dir",
             file=sys.stderr,
         )
-        return float("nan")
+        return None
     with open_dict(cfg):
         if state == "resume":
             cfg.trainer.resume = str(job.run_dir)
@@ -89,12 +103,19 @@ def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: An
         )
         sys.exit(128 + stop.signum)
     except Exception as err:  # recorded, reported, and the next job runs
-        message = cannot_write(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        message = (
+            os_error(err, job.run_dir)
+            if isinstance(err, OSError)
+            else f"{type(err).__name__}: {err}"
+        )
         record_failure(job, message, overwrite=isinstance(err, BadInput))
         print(f"dltricks: job {num} failed: {message}", file=sys.stderr)
-        return float("nan")
+        return None
 
 
-def cannot_write(err: OSError) -> str:
-    where = f" {err.filename}" if err.filename else ""
-    return f"cannot write{where}: {err.strerror or err}"
+def os_error(err: OSError, run_dir: Path) -> str:
+    """What went wrong with a file: a run writes inside its dir and reads outside it."""
+    if not err.filename:
+        return f"cannot write into {run_dir}: {err.strerror or err}"
+    inside = Path(str(err.filename)).resolve().is_relative_to(run_dir.resolve())
+    return f"cannot {'write' if inside else 'read'} {err.filename}: {err.strerror or err}"

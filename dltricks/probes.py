@@ -52,11 +52,12 @@ class Probes:
         path: Path,
         activation: Activation,
         every: int = 1,
+        fresh: bool = True,
     ) -> None:
         self.model, self.x, self.y, self.criterion, self.every = model, x, y, criterion, every
         self.activation = activation
         self.layers = weight_layers(model)
-        self.writer = MetricsWriter(path, LAYER_COLUMNS)
+        self.writer = MetricsWriter(path, LAYER_COLUMNS, fresh=fresh)  # append on resume
         self.before: list[list[torch.Tensor]] | None = None
 
     def before_step(self, last_in_epoch: bool) -> None:

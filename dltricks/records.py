@@ -7,7 +7,6 @@ newline-terminated write, flushed; summary.json is replaced atomically (temp fil
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import math
@@ -15,13 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dltricks.errors import BadFile
-
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 LAYERS = "layers.csv"
-CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
 
 # ---------------------------------------------------------------- the metrics registry
 # Every metric's name is written here once; the loop, the summary and the report derive
@@ -69,15 +65,73 @@ LAYER_COLUMNS = [
 """layers.csv's columns (trainer.probes=true): one row per weight layer and probe."""
 STATUSES = ("running", "completed", "early_stopped", "diverged", "interrupted", "failed")
 
+# summary.json's fields a reader relies on, and what each must be: the file is read back by
+# the report and by resume, and someone else may have written it.
+_NUM, _INT, _STR, _NONE = (int, float), (int,), (str,), (type(None),)
+SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
+    "status": _STR,
+    "epochs": _INT,
+    "steps": _INT,
+    "final": (dict, *_NONE),
+    "best": (dict, *_NONE),
+    "choices": (dict,),
+    "overrides": (list,),
+    "params": _INT,
+    "seed": _INT,
+    "wall_s": _NUM,
+    "samples_per_s": (*_NUM, *_NONE),
+    "pid": _INT,
+    "host": _STR,
+    "name": _STR,
+    "error": _STR,
+    "sparsity": (*_NUM, *_NONE),
+    "diverged_at_step": _INT,
+    "sanity": (dict,),
+    "overfit": (dict,),
+}
+
+
+def summary_problems(summary: dict[str, Any]) -> list[str]:
+    """The fields of a summary that do not fit SUMMARY_FIELDS (bools are not numbers), the
+    numbers of final and best included; [] for a sound one."""
+    wrong = [
+        k
+        for k, kinds in SUMMARY_FIELDS.items()
+        if k in summary and (not isinstance(summary[k], kinds) or isinstance(summary[k], bool))
+    ]
+    if summary.get("status") not in (*STATUSES, None) and "status" not in wrong:
+        wrong.append("status")
+    for part in ("final", "best"):
+        values = summary.get(part) if part not in wrong else None
+        if isinstance(values, dict) and not all(_number(v) for v in values.values()):
+            wrong.append(part)
+    if "overrides" not in wrong and not _strings(summary.get("overrides", [])):
+        wrong.append("overrides")
+    choices = summary.get("choices", {}) if "choices" not in wrong else {}
+    if not all(v is None or isinstance(v, str) or _strings(v) for v in choices.values()):
+        wrong.append("choices")
+    return wrong
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
 
 class MetricsWriter:
     """Appends one row per evaluation to a CSV file with fixed columns."""
 
-    def __init__(self, path: Path, columns: list[str] = METRIC_COLUMNS) -> None:
+    def __init__(
+        self, path: Path, columns: list[str] = METRIC_COLUMNS, fresh: bool = False
+    ) -> None:
+        """fresh: start the file anew (a run from scratch); otherwise append (a resumed run)."""
         self.path = Path(path)
         self.columns = columns
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", newline="")  # noqa: SIM115 (closed in close())
+        new = fresh or not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "w" if fresh else "a", newline="")  # noqa: SIM115
         if new:
             self._write(columns)
 
@@ -186,58 +240,20 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
     return header, good, warnings
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temp file, fsync, rename: a crash leaves the previous checkpoint."""
-    import torch
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)  # the previous checkpoint stays as it was
-        if isinstance(err, RuntimeError) and "pos" in str(err):  # torch's short write
-            raise OSError(
-                errno.EIO, "the write stopped short (disk full or a file size limit?)", str(path)
-            ) from None
-        raise
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint with weights_only=True (plain tensors and containers only: a pickle
-    payload cannot run code), never retried without it."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadFile(f"{path}: no checkpoint there (was the run finished?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise BadFile(f"{path}: refused, not a readable dltricks checkpoint ({first})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise BadFile(f"{path}: refused, not a dltricks checkpoint")
-    return state
-
-
-def keep_rows(path: Path, keep: Any) -> None:
+def keep_rows(path: Path, keep: Any, columns: list[str]) -> str | None:
     """Rewrite a CSV (atomically) with only its whole rows for which keep(row dict) is true:
-    a resumed run drops the rows written after its checkpoint."""
+    a resumed run drops the rows written after its checkpoint. A file whose header is not
+    `columns` (garbage, or someone else's) is moved aside to PATH.unreadable, so the run
+    starts it anew and nothing is lost; what was done, for a warning."""
     path = Path(path)
     if not path.exists():
-        return
+        return None
     header, rows, _ = read_csv_rows(path)
-    kept = [r for r in rows if keep(dict(zip(header, r, strict=True)))]
+    if header[: len(columns)] != columns:
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        return f"{path.name} has no {columns[0]},... header: moved to {aside.name}"
+    kept = [r for r in rows if _kept(keep, dict(zip(header, r, strict=True)))]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -246,3 +262,11 @@ def keep_rows(path: Path, keep: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    return None
+
+
+def _kept(keep: Any, row: dict[str, str]) -> bool:
+    try:
+        return bool(keep(row))
+    except (KeyError, ValueError):  # a row that does not parse is not kept
+        return False

@@ -48,7 +48,7 @@ WORDS: dict[str, tuple[str, ...]] = {
 }
 
 RULES: list[Rule] = [
-    ("seed", _int_at_least(0), "an integer >= 0"),
+    ("seed", lambda x: _int_at_least(0)(x) and x < 2**32, "an integer in [0, 2**32 - 1]"),
     ("trainer.epochs", _int_at_least(1), "an integer >= 1"),
     (
         "trainer.batch_size",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import sys
 import time
@@ -16,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dltricks import __version__, console, records
-from dltricks.errors import say
+from dltricks.errors import BadFile, say
 
 if TYPE_CHECKING:
     from dltricks.build import Parts
@@ -32,8 +33,8 @@ class Job:
     overrides: list[str] = field(default_factory=list)
 
 
-def new_summary(job: Job, facts: dict[str, Any]) -> dict[str, Any]:
-    """The summary of a run about to start: how it was asked for, and what was built."""
+def started(job: Job) -> dict[str, Any]:
+    """What a summary says before the first epoch: how the run was asked for."""
     return {
         "status": "running",
         "epochs": 0,
@@ -42,6 +43,13 @@ def new_summary(job: Job, facts: dict[str, Any]) -> dict[str, Any]:
         "best": None,
         "choices": job.choices,
         "overrides": job.overrides,
+    }
+
+
+def new_summary(job: Job, facts: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a run about to start: how it was asked for, and what was built."""
+    return {
+        **started(job),
         **facts,
         "name": facts.get("name") or " ".join(job.overrides) or "default",
         "wall_s": 0.0,
@@ -83,7 +91,7 @@ class RunRecord:
         self.intro = (
             f"dltricks: {p.data.name} ({len(p.data.train)}/{len(p.data.val)}/"
             f"{len(p.data.test)}), {self.summary.get('params', 0):,} parameters, "
-            f"{p.device}, {p.total_steps} steps -> {job.run_dir}"
+            f"{p.device}, {p.total_steps:,} steps -> {job.run_dir}"
         )
 
     def _earlier(self, facts: dict[str, Any]) -> dict[str, Any]:
@@ -143,14 +151,7 @@ def record_failure(job: Job, error: str, overwrite: bool = True) -> None:
     except (OSError, ValueError):
         summary = None
     if not isinstance(summary, dict):
-        summary = {
-            "epochs": 0,
-            "steps": 0,
-            "final": None,
-            "best": None,
-            "choices": job.choices,
-            "overrides": job.overrides,
-        }
+        summary = started(job)
     if not overwrite and summary.get("status") == "failed":
         return
     summary.update(status="failed", error=error)
@@ -159,3 +160,27 @@ def record_failure(job: Job, error: str, overwrite: bool = True) -> None:
         records.write_json_atomic(path, summary)
     except OSError as err:
         print(f"dltricks: cannot record the failure in {path}: {err.strerror}", file=sys.stderr)
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides `dltricks resume` replays, from the run's summary.json: only the run's
+    own config keys. The file is untrusted input (a run dir may come from anyone): Hydra's
+    keys (hydra.callbacks could instantiate anything), trainer.resume and interpolations that
+    reach outside the config (${oc.env:...}) are refused, never replayed."""
+    path = run_dir / records.SUMMARY
+    try:
+        summary = records.read_json(path)
+    except (OSError, ValueError):
+        raise BadFile(f"{path}: missing or unreadable (not a dltricks run dir?)") from None
+    overrides = summary.get("overrides") if isinstance(summary, dict) else None
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise BadFile(f"{path}: refused, `overrides` is not a list of strings")
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        foreign = key.startswith(("hydra.", "hydra/")) or key == "trainer.resume"
+        if foreign or re.search(r"\$\{[^}]*:", override):
+            raise BadFile(
+                f"{path}: refused to replay {override!r}: a run's overrides set only its own "
+                "config keys (was the file edited?)"
+            )
+    return overrides

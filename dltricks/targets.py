@@ -16,6 +16,38 @@ from dltricks.errors import ConfigError
 
 ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", "dltricks.")
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+# What Hydra itself may instantiate (hydra.launcher, .sweeper, .callbacks...): its own core
+# plugins and the installed launcher/sweeper plugins, Optuna's samplers, dltricks' own.
+HYDRA_TARGETS = (
+    "hydra._internal.core_plugins.",
+    "hydra_plugins.",
+    "hydra.experimental.callbacks.",
+    "optuna.samplers.",
+    "dltricks.",
+)
+# The factories a logging config (hydra.job_logging, hydra.hydra_logging) may name
+LOGGING_FACTORIES = ("logging.", "colorlog.")
+
+
+def check_hydra(node: Any, where: str = "hydra") -> None:
+    """Hydra's own config (a plain container): every _target_ under HYDRA_TARGETS, every
+    logging `class` or `()` under LOGGING_FACTORIES; no interpolation in either."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}"
+            allowed = {"_target_": HYDRA_TARGETS, "class": LOGGING_FACTORIES}
+            allowed["()"] = LOGGING_FACTORIES
+            if key in allowed and (
+                not isinstance(value, str) or "$" in value or not value.startswith(allowed[key])
+            ):
+                raise ConfigError(
+                    f"{here}={value}: refused; Hydra may instantiate only names under "
+                    f"{', '.join(allowed[key])} (a launcher, sweeper or callback of its own)"
+                )
+            check_hydra(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            check_hydra(item, f"{where}.{i}")
 
 
 def check_targets(cfg: Any, prefix: str = "") -> None:

@@ -38,7 +38,7 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     with (
         RunRecord(job, p, at, start, **checks) as record,
         p.probes,
-        records.MetricsWriter(run_dir / records.METRICS, columns) as metrics,
+        records.MetricsWriter(run_dir / records.METRICS, columns, fresh=not loop.resume) as metrics,
         console.Progress(loop.epochs, p.batches) as progress,
     ):
         if not loop.resume and p.probes.due(0):

@@ -101,3 +101,20 @@ def test_every_trick_also_builds_and_trains_in_a_convnet(tmp_path, group, option
     ]
     summary = train.run(config.load(overrides), Job(tmp_path, {group: option}, overrides))
     assert summary["status"] in ("completed", "early_stopped")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optimizer=adam", "seed=3"],
+        ["seed=4", "model.depth=8", "optimizer.lr=0.3"],
+        ["experiment=degradation", "model.depth=56", "seed=1"],
+        ["regularization=[l2,dropout]", "regularization.l2.lambda=0.01", "optimizer=adam"],
+        ["optimizer=adam", "optimizer.betas=[0.8,0.9]", "name=${model.depth}"],
+        ["data=mnist1d", "data.load.num_samples=100", "trainer.batch_size=full"],
+        ["schedule=multistep", "schedule.curve.milestones=[0.3]", "init.bias=0.1"],
+    ],
+)
+def test_value_overrides_applied_without_composing_again_give_hydras_config(overrides):
+    # config.load composes the group choices once and applies key=value overrides itself
+    assert OmegaConf.to_yaml(config.load(overrides)) == OmegaConf.to_yaml(config.compose(overrides))

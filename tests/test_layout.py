@@ -19,9 +19,14 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path) -> set[str]:
-    """The dltricks modules a module imports (at the top or inside functions)."""
+    """The dltricks modules a module imports at run time (at the top or inside functions;
+    not the names imported for type hints only, under `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            node.body = []
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dltricks"):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import ROOT, dltricks, read_metrics, read_summary, train_run
 
-from dltricks import records
+from dltricks import checkpoint, records
 from dltricks.errors import BadFile
 
 # dropout, shuffling and a schedule: every random state matters; one thread: CPU results
@@ -98,7 +98,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_say_interrupted(
     assert "Traceback" not in err and "dltricks resume" in err
     summary = read_summary(tmp_path)
     assert summary["status"] == "interrupted"
-    state = records.load_checkpoint(tmp_path / "checkpoint.pt")
+    state = checkpoint.load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["position"]["step"] == summary["steps"] > 0
     assert dltricks("resume", str(tmp_path)).returncode == 0
     assert read_metrics(tmp_path)[EXACT].equals(reference[EXACT])
@@ -124,29 +124,29 @@ def test_a_tampered_checkpoint_is_refused_and_runs_nothing(tmp_path):
             return (os.system, (f"touch {sentinel}",))
 
     with open(tmp_path / "checkpoint.pt", "wb") as f:
-        pickle.dump({"format": records.CHECKPOINT_FORMAT, "model": Payload()}, f)
+        pickle.dump({"format": checkpoint.CHECKPOINT_FORMAT, "model": Payload()}, f)
     with pytest.raises(BadFile, match="refused"):
-        records.load_checkpoint(tmp_path / "checkpoint.pt")
+        checkpoint.load_checkpoint(tmp_path / "checkpoint.pt")
     assert not sentinel.exists()
     torch.save({"something": torch.ones(1)}, tmp_path / "foreign.pt")
     with pytest.raises(BadFile, match="not a dltricks checkpoint"):
-        records.load_checkpoint(tmp_path / "foreign.pt")
+        checkpoint.load_checkpoint(tmp_path / "foreign.pt")
     (tmp_path / "cut.pt").write_bytes((tmp_path / "foreign.pt").read_bytes()[:50])
     with pytest.raises(BadFile, match="refused"):
-        records.load_checkpoint(tmp_path / "cut.pt")
+        checkpoint.load_checkpoint(tmp_path / "cut.pt")
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    records.save_checkpoint(path, {"model": {"w": torch.ones(3)}})
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.ones(3)}})
 
     class Unsaveable:
         def __reduce__(self):
             raise RuntimeError("killed mid-save")
 
     with pytest.raises(RuntimeError):
-        records.save_checkpoint(path, {"model": {"w": torch.zeros(1000)}, "x": Unsaveable()})
-    assert torch.equal(records.load_checkpoint(path)["model"]["w"], torch.ones(3))
+        checkpoint.save_checkpoint(path, {"model": {"w": torch.zeros(1000)}, "x": Unsaveable()})
+    assert torch.equal(checkpoint.load_checkpoint(path)["model"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from dltricks.errors import BadFile
 
 
 def cached(
@@ -20,8 +23,14 @@ def cached(
     path = Path(root).expanduser() / name / f"{name}-{key}.npz"
     if not path.exists():
         save_atomic(path, make())
-    with np.load(path) as f:  # plain arrays only (allow_pickle is off by default)
-        return {k: f[k] for k in f.files}
+    try:
+        with np.load(path) as f:  # plain arrays only (allow_pickle is off by default)
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise BadFile(
+            f"{path}: a corrupt cached dataset ({str(err)[:100]}); delete it and run again: "
+            "it is made anew"
+        ) from None
 
 
 def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:

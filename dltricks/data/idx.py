@@ -42,11 +42,18 @@ SOURCES = {
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file: magic (0, 0, type 0x08 = ubyte, ndim), ndim big-endian sizes, the data."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # not gzip, or cut short
+        raise BadFile(
+            f"{path}: not a readable .gz file ({err}); delete it to fetch it again"
+        ) from None
     if len(raw) < 4 or raw[0] or raw[1] or raw[2] != 0x08:
         raise BadFile(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise BadFile(f"{path}: its IDX header is cut short ({len(raw)} bytes)")
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):

@@ -55,6 +55,13 @@ class EpochOrder:
         progress = min((epoch - 1) / self.epochs, 1.0)
         return max(1, math.ceil(self.n * (self.start + (1 - self.start) * progress)))
 
+    def updates(self, epochs: int, batch_size: int) -> int:
+        """The updates of `epochs` epochs: only a curriculum's first epochs differ, so this
+        takes no time even for an absurd number of epochs."""
+        growing = min(epochs, self.epochs) if self.easy_first is not None else 0
+        first = sum(math.ceil(self.size(e) / batch_size) for e in range(1, growing + 1))
+        return first + (epochs - growing) * math.ceil(self.n / batch_size)
+
     def __call__(self, epoch: int) -> torch.Tensor:
         pool = (
             self.easy_first[: self.size(epoch)]

@@ -21,6 +21,10 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str,
     return {"loaded": loaded, "skipped": skipped}
 
 
+def weight_layer_count(model: nn.Module) -> int:
+    return sum(isinstance(m, WEIGHT_LAYERS) for m in model.modules())
+
+
 def freeze_first(model: nn.Module, k: int) -> list[str]:
     """Stop gradients to the first k weight layers (in the order they are defined) and to
     the normalization layers between them; return the frozen modules' names."""

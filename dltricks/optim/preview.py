@@ -7,15 +7,20 @@ from pathlib import Path
 from dltricks.optim.schedules import Curve
 
 
-def curve_points(schedule: Curve, lr: float, steps: int) -> list[tuple[int, float]]:
-    return [(t, lr * schedule(t, steps)) for t in range(steps)]
+def curve_points(
+    schedule: Curve, lr: float, steps: int, picks: int | None = None
+) -> list[tuple[int, float]]:
+    """(step, lr) at every step, or at `picks` evenly spaced ones (first and last included):
+    a preview of a billion steps computes a few thousand."""
+    if picks is None or picks >= steps:
+        at = range(steps)
+    else:
+        at = sorted({round(i * (steps - 1) / (picks - 1)) for i in range(picks)})
+    return [(t, lr * schedule(t, steps)) for t in at]
 
 
-def table(points: list[tuple[int, float]], rows: int = 11) -> str:
-    """The lr at `rows` evenly spaced steps, first and last included."""
-    n = len(points)
-    picks = sorted({round(i * (n - 1) / (rows - 1)) for i in range(rows)}) if n > 1 else [0]
-    return "".join(f"{points[i][0]:>8}  {points[i][1]:.6g}\n" for i in picks)
+def table(points: list[tuple[int, float]]) -> str:
+    return "".join(f"{step:>8}  {lr:.6g}\n" for step, lr in points)
 
 
 def plot(points: list[tuple[int, float]], title: str, path: Path) -> Path:

@@ -130,7 +130,7 @@ def _worst(statuses: str) -> str:
     for s in ("diverged", "failed", "crashed"):
         if s in statuses:
             return s
-    return statuses.split()[-1]
+    return statuses.split(" (")[0].split()[-1]
 
 
 def _indices(df: pd.DataFrame, by: list[str]) -> dict[tuple, list[int]]:

@@ -63,13 +63,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--high-train-err",
-        type=float,
+        type=fraction,
         default=Thresholds.train_err,
         help=f"train error above this is an optimization problem (default {Thresholds.train_err})",
     )
     p.add_argument(
         "--gap",
-        type=float,
+        type=fraction,
         default=Thresholds.gap,
         help=f"held-out minus train error above this is overfitting (default {Thresholds.gap})",
     )
@@ -82,11 +82,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--target",
-        type=float,
+        type=fraction,
         default=None,
         help="add steps_to_target: the first step where val_err <= this",
     )
     return p
+
+
+def fraction(text: str) -> float:
+    """An error threshold: a number in [0, 1] (not nan)."""
+    value = float(text)
+    if not 0 <= value <= 1:  # false for nan too
+        raise argparse.ArgumentTypeError(f"{text} is not a number in [0, 1]")
+    return value
 
 
 def main(args: list[str]) -> int:
@@ -147,6 +155,13 @@ def write_out(report: Report, out: Path, fmt: str) -> str:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"--out {out}: cannot create it ({err.strerror})") from None
+    try:
+        return _write_files(report, out, fmt)
+    except OSError as err:
+        raise BadInput(f"--out {out}: cannot write there ({err.strerror})") from None
+
+
+def _write_files(report: Report, out: Path, fmt: str) -> str:
     images = figures(report, out)
     fmt = "markdown" if fmt == "table" else fmt
     target = out / f"report.{render.SUFFIX[fmt]}"

@@ -15,9 +15,14 @@ SUFFIX = {"table": "txt", "markdown": "md", "csv": "csv", "html": "html", "json"
 
 def markdown(df: pd.DataFrame) -> str:
     cells = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.to_numpy()]
-    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines = ["| " + " | ".join(md_text(c).replace("|", "\\|") for c in row) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
     return "\n".join(lines) + "\n"
+
+
+def md_text(text: str) -> str:
+    """Text for markdown: HTML in a run's name or error is shown, never rendered."""
+    return html.escape(text, quote=False)
 
 
 def rich_table(df: pd.DataFrame, title: str) -> str:
@@ -82,8 +87,8 @@ def render(
     sections = {k: numbers_shown(v) for k, v in (sections or {}).items()}
     if fmt == "markdown":
         return (
-            f"# {title}\n\n{markdown(df)}\n"
-            + "".join(f"- {n}\n" for n in notes)
+            f"# {md_text(title)}\n\n{markdown(df)}\n"
+            + "".join(f"- {md_text(n)}\n" for n in notes)
             + "".join(f"\n## {k}\n\n{markdown(v)}" for k, v in sections.items())
         )
     if fmt == "csv":

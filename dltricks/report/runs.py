@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dltricks.records import BEST, EVALUATED, METRICS, SUMMARY, flatten, read_csv_rows
+from dltricks.records import (
+    BEST,
+    EVALUATED,
+    METRICS,
+    SUMMARY,
+    flatten,
+    read_csv_rows,
+    summary_problems,
+)
 
 # summary.json's numbers a report can show, beside the final and best metrics
 SUMMARY_NUMBERS = (
@@ -44,13 +53,13 @@ def find_runs(paths: list[Path]) -> list[Path]:
 def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     """One run as a flat dict: status, choices, overrides, final and best metrics, warnings;
     with a target, steps_to_target: the first step where val_err <= target."""
-    row: dict[str, Any] = {"run": str(run_dir), "warnings": []}
+    row: dict[str, Any] = {"run": clean(str(run_dir)), "warnings": []}
     if target is not None:
         reached = [r["step"] for r in read_metrics(run_dir) if (r.get("val_err") or 1) <= target]
         row["steps_to_target"] = reached[0] if reached else None
     summary = _read_summary(run_dir, row["warnings"])
-    row["config"] = _read_config(run_dir)
-    row["overrides"] = summary.get("overrides") or _read_overrides(run_dir)
+    row["config"] = clean(_read_config(run_dir))
+    row["overrides"] = summary.get("overrides") or clean(_read_overrides(run_dir))
     row["choices"] = summary.get("choices") or {}
     row["status"] = _status(summary, run_dir, row["warnings"])
     final = summary.get("final") or {}
@@ -71,13 +80,17 @@ def _checks(summary: dict[str, Any]) -> list[str]:
     """The run's own sanity checks, when they failed (initial loss, overfitting a subset)."""
     notes = []
     sanity = summary.get("sanity") or {}
-    if sanity.get("initial_loss_ok") is False:
+    if sanity.get("initial_loss_ok") is False and _numbers(sanity, "initial_loss", "expected_loss"):
         notes.append(
             f"initial loss {sanity['initial_loss']:.3f} is far from "
             f"ln C = {sanity['expected_loss']:.3f}: check the init scale"
         )
     overfit = summary.get("overfit") or {}
-    if overfit.get("reached") is False and not overfit.get("frozen"):
+    if (
+        overfit.get("reached") is False
+        and not overfit.get("frozen")
+        and _numbers(overfit, "train_loss")
+    ):
         notes.append(
             f"could not overfit {overfit['n']} examples (train loss "
             f"{overfit['train_loss']:.3g}): a bug, or too little capacity"
@@ -85,16 +98,44 @@ def _checks(summary: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _numbers(d: dict[str, Any], *keys: str) -> bool:
+    return all(isinstance(d.get(k), int | float) for k in keys)
+
+
 def _read_summary(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
+    """summary.json, read as untrusted input: strings cleaned of control characters, and the
+    fields that do not fit records.SUMMARY_FIELDS left out, with a warning."""
     path = run_dir / SUMMARY
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
         warnings.append("summary.json is unreadable (half-written or corrupt)")
         return {}
+    if not isinstance(data, dict):
+        warnings.append("summary.json is not a JSON object: ignored")
+        return {}
+    data = clean(data)
+    wrong = summary_problems(data)
+    if wrong:
+        warnings.append(f"summary.json: ignored {', '.join(wrong)} (not of the expected type)")
+    return {k: v for k, v in data.items() if k not in wrong}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: Any) -> Any:
+    """Strings with their control characters (terminal escapes, newlines) replaced by '?', in
+    any nesting of dicts and lists: a shared run dir must not rewrite the terminal."""
+    if isinstance(value, str):
+        return _CONTROL.sub("?", value)
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
 
 
 def _status(summary: dict[str, Any], run_dir: Path, warnings: list[str]) -> str:

@@ -73,14 +73,21 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.map(text)
 
 
+RESULTS = ("completed", "early_stopped", "diverged")  # how a run can end with a result
+
+
 def group(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
     """Aggregate runs that share the `by` values (seeds, typically): mean, std and n of
-    each metric, and how the runs ended."""
+    each metric over the runs that ended with a result (an interrupted or failed run's last
+    numbers are not a result: it is counted in `statuses`, not in the means)."""
     keys = df[by].apply(as_text)
-    grouped = df.assign(**{k: keys[k] for k in by}).groupby(by, sort=False, dropna=False)
+    unfinished = ~df["status"].isin(RESULTS)
+    masked = df.assign(**{k: keys[k] for k in by})
+    masked.loc[unfinished, metrics] = float("nan")
+    grouped = masked.groupby(by, sort=False, dropna=False)
     out = grouped[metrics].agg(["mean", "std"])
     out.columns = [f"{m}_{stat}" for m, stat in out.columns]
-    out["n"] = grouped.size()
+    out["n"] = grouped["status"].agg(lambda s: int(s.isin(RESULTS).sum()))
     out["statuses"] = grouped["status"].agg(lambda s: _tally(s.tolist()))
     return out.reset_index()
 
@@ -89,7 +96,8 @@ def _tally(statuses: list[str]) -> str:
     counts: dict[str, int] = {}
     for s in statuses:
         counts[s] = counts.get(s, 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
+    out = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return out + (" (not in the means)" if set(counts) - set(RESULTS) else "")
 
 
 def display(
