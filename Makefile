@@ -37,13 +37,13 @@ test-all: $(STAMP) ## run every test, the slow ones too
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
-	$(BIN)/ruff check dltricks tests benchmarks
-	$(BIN)/ruff format --check dltricks tests benchmarks
+	$(BIN)/ruff check dltricks tests benchmarks examples
+	$(BIN)/ruff format --check dltricks tests benchmarks examples
 
 .PHONY: format
 format: $(STAMP) ## ruff: fix what it can and format
-	$(BIN)/ruff check --fix dltricks tests benchmarks
-	$(BIN)/ruff format dltricks tests benchmarks
+	$(BIN)/ruff check --fix dltricks tests benchmarks examples
+	$(BIN)/ruff format dltricks tests benchmarks examples
 
 .PHONY: sweep
 sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 seeds

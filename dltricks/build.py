@@ -25,6 +25,7 @@ from dltricks.early_stopping import EarlyStopping, NoEarlyStopping
 from dltricks.errors import BadFile, ConfigError
 from dltricks.models import transfer
 from dltricks.models.activations import Activation
+from dltricks.models.contract import tricks_used
 from dltricks.models.dropout import NO_DROPOUT, Dropout
 from dltricks.models.init import initialize
 from dltricks.optim import schedules
@@ -77,7 +78,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
     early_stopping = _one(options, EarlyStopping, NoEarlyStopping())  # the loop's `break`
     reg = Regularization([o for o in options if isinstance(o, Regularizer)])
     activation: Activation = instantiate(cfg.activation)
-    model = make_model(cfg, data, activation, dropout)
+    model, tricks = make_model(cfg, data, activation, dropout)
     init = initialize(model, instantiate(cfg.init), activation)
     moved = transfer_weights(model, cfg.transfer)
     model.to(device, memory_format=memory_format(device, data.shape))
@@ -126,6 +127,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
             "params": sum(p.numel() for p in model.parameters()),
             "device": str(device),
             "init": init,
+            "tricks": tricks,
             "transfer": moved,
         },
         config_yaml=OmegaConf.to_yaml(cfg),
@@ -184,10 +186,11 @@ def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
 
 def make_model(
     cfg: DictConfig, data: datasets.Data, activation: Activation, dropout: Dropout
-) -> nn.Module:
+) -> tuple[nn.Module, dict[str, int]]:
     """The model option's factory, given the data's shape and the tricks' factories. Built
     on the meta device first, so that a model too large for this machine is refused before
-    any memory is allocated."""
+    any memory is allocated. Also how many layers of each trick it holds (a user's model may
+    ignore some: the run records it)."""
     factory, norm = instantiate(cfg.model), instantiate(cfg.norm)
     given = dict(
         in_shape=data.shape,
@@ -204,7 +207,8 @@ def make_model(
     check_fits(params, data.train.x.device)
     model = factory(**given)
     inputs = dropout.inputs
-    return nn.Sequential(inputs(), model) if inputs is not nn.Identity else model
+    model = nn.Sequential(inputs(), model) if inputs is not nn.Identity else model
+    return model, tricks_used(model, activation, norm, dropout.hidden)
 
 
 def check_fits(params: int, device: torch.device) -> None:

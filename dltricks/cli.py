@@ -9,12 +9,12 @@ and checked here, so bad input ends with one message and exit code 2, before any
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dltricks import errors
-from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput
+from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, bad_input
 
 USAGE = """\
 usage: dltricks <command> [arguments]
@@ -40,12 +40,6 @@ Run `dltricks <command> --help` for the options of a command.
 """
 
 
-def error(message: str) -> int:
-    """Print one clear message for bad input; the exit code to return."""
-    errors.say(message)
-    return EXIT_BAD_INPUT
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -58,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     command = COMMANDS.get(argv[0])
     if command is None:
-        return error(f"unknown command '{argv[0]}'. Commands: {', '.join(COMMANDS)}")
+        return bad_input(f"unknown command '{argv[0]}'. Commands: {', '.join(COMMANDS)}")
+    if hasattr(signal, "SIGPIPE"):  # `dltricks ... | head`: end quietly when the reader does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return command(argv[1:])
 
 
@@ -70,7 +66,17 @@ def train_command(args: list[str]) -> int:
     from dltricks import hydra_compat
 
     parsed = hydra_compat.parse_args(args)
-    asks_only = parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
+    try:
+        if parsed.config_dir:
+            from dltricks import plugins
+
+            plugins.add_config_dir(Path(parsed.config_dir))
+        if parsed.help:
+            print(train_help(parsed.overrides))
+            return EXIT_OK
+    except BadInput as err:
+        return bad_input(str(err))
+    asks_only = parsed.hydra_help or parsed.info or parsed.shell_completion
     sweep_dir = None
     if not asks_only:
         try:
@@ -82,7 +88,12 @@ def train_command(args: list[str]) -> int:
             if sweep_dir is not None:
                 args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
         except BadInput as err:
-            return error(str(err))
+            return bad_input(str(err))
+    from dltricks import plugins
+
+    extra = plugins.search_path()  # the plugins' and --config-dir's option files
+    if extra and not any(a.startswith("hydra.searchpath=") for a in args):
+        args = [*args, f"hydra.searchpath=[{','.join(extra)}]"]
     sys.argv = ["dltricks-train", *args]
     run_hydra_app()
     if sweep_dir is None:
@@ -92,6 +103,28 @@ def train_command(args: list[str]) -> int:
     line, ok = sweep.tally_line(sweep_dir)
     print(line, flush=True)
     return EXIT_OK if ok else EXIT_INTERNAL
+
+
+def train_help(overrides: list[str]) -> str:
+    """`dltricks train --help`: the groups, their options and where each comes from (a plugin,
+    a --config-dir), and the composed config; Hydra's own help is `--hydra-help`."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from dltricks import config, plugins
+
+    text = (plugins.builtin_conf() / "hydra" / "help" / "dltricks.yaml").read_text()
+    help_cfg = yaml.safe_load(text)
+    lines = [help_cfg["header"], "", "Config groups (GROUP=OPTION):"]
+    for group in config.groups():
+        shown = [
+            o if where == plugins.BUILTIN else f"{o} ({where})"
+            for where, o in config.origins(group)
+        ]
+        lines.append(f"{group}: {', '.join(shown)}")
+    cfg = config.compose([o for o in overrides if not config.is_hydra(o)])
+    lines += ["", "The composed config (any key can be overridden with key=value):", ""]
+    return "\n".join([*lines, OmegaConf.to_yaml(cfg), help_cfg["footer"]])
 
 
 def check_command_line(overrides: list[str], multirun: bool) -> Path | None:
@@ -169,10 +202,10 @@ def resume(args: list[str]) -> int:
     from dltricks import checkpoint, config, lock, records, run_record
 
     if not args or args[0].startswith("-"):
-        return error("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
+        return bad_input("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
     run_dir = Path(args[0])
     if not (run_dir / records.SUMMARY).is_file():
-        return error(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
+        return bad_input(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
     try:
         lock.hold(run_dir, "dltricks resume")  # held until this process ends
         saved = run_record.saved_overrides(run_dir)
@@ -184,7 +217,7 @@ def resume(args: list[str]) -> int:
     except BadInput as err:
         if not isinstance(err, lock.Busy):
             lock.release(run_dir)
-        return error(str(err))
+        return bad_input(str(err))
     return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
 
 
@@ -197,95 +230,19 @@ def report(args: list[str]) -> int:
     return report_main(args)
 
 
-# ---------------------------------------------------------------- schedule
+# ---------------------------------------------------------------- the smaller tools
 
 
 def schedule(args: list[str]) -> int:
-    """`dltricks schedule NAME [OVERRIDE ...] --steps N --out PNG`: lr against step."""
-    import argparse
+    from dltricks.optim.preview import main as preview_main
 
-    p = argparse.ArgumentParser(
-        prog="dltricks schedule", description="Print and plot a learning-rate schedule."
-    )
-    p.add_argument("name", help="an option of the schedule group, e.g. cosine")
-    p.add_argument("overrides", nargs="*", help="e.g. schedule.warmup_steps=100 optimizer.lr=0.1")
-    p.add_argument("--steps", type=int, default=1000, help="total updates (default 1000)")
-    p.add_argument("--out", type=Path, default=None, help="write the curve as a PNG here")
-    opts = p.parse_args(args)
-    from dltricks import config
-    from dltricks.config import ConfigError
-
-    if opts.steps < 1:
-        return error(f"--steps {opts.steps}: must be >= 1")
-    if opts.out is not None and (
-        opts.out.suffix != ".png" or opts.out.is_dir() or not opts.out.parent.is_dir()
-    ):
-        return error(f"--out {opts.out}: must name a .png file in an existing folder")
-    try:
-        cfg = config.load([f"schedule={opts.name}", *opts.overrides])
-    except ConfigError as err:
-        return error(str(err))
-    from dltricks.optim import preview
-    from dltricks.settings import lr_schedule
-
-    curve, lr = lr_schedule(cfg), cfg.optimizer.lr
-    print(f"schedule={opts.name} over {opts.steps} steps (lr {lr}):")
-    print("    step  lr")
-    print(preview.table(preview.curve_points(curve, lr, opts.steps, picks=11)), end="")
-    if opts.out is not None:
-        points = preview.curve_points(curve, lr, opts.steps, picks=2000)
-        try:
-            print(f"wrote {preview.plot(points, f'schedule={opts.name}', opts.out)}")
-        except OSError as err:
-            return error(f"--out {opts.out}: cannot write it ({err.strerror})")
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------- lr-find
+    return preview_main(args)
 
 
 def lr_find(args: list[str]) -> int:
-    """`dltricks lr-find [OVERRIDE ...]`: the learning-rate range test for any model and
-    optimizer the overrides pick."""
-    import argparse
-    import time
+    from dltricks.lr_find import main as lr_find_main
 
-    p = argparse.ArgumentParser(
-        prog="dltricks lr-find", description="The learning-rate range test (Smith 2017)."
-    )
-    p.add_argument("overrides", nargs="*", help="as for train, e.g. optimizer=adam model.depth=8")
-    p.add_argument("--steps", type=int, default=200, help="updates (default 200)")
-    p.add_argument("--min-lr", type=float, default=1e-6)
-    p.add_argument("--max-lr", type=float, default=10.0)
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="where lr_find.csv and .png go (default outputs/lr_find/<time>)",
-    )
-    opts = p.parse_args(args)
-    if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr:
-        return error("--steps must be >= 10 and 0 < --min-lr < --max-lr")
-    from dltricks import config
-
-    out = opts.out or Path("outputs/lr_find") / time.strftime("%Y-%m-%d/%H-%M-%S")
-    try:
-        cfg = config.load(opts.overrides)
-        out.mkdir(parents=True, exist_ok=True)
-        from dltricks.lr_find import lr_find as range_test
-
-        result = range_test(cfg, out, opts.steps, opts.min_lr, opts.max_lr)
-    except BadInput as err:
-        return error(str(err))
-    except OSError as err:
-        return error(f"--out {out}: {err.strerror}")
-    print(
-        f"lr-find over {result['steps']} steps, lr {opts.min_lr:g} .. {opts.max_lr:g}: "
-        f"lowest smoothed loss {result['min_loss']:.4f} at lr {result['min_loss_lr']:.3g}"
-    )
-    print(f"suggested lr: {result['suggested_lr']:.3g} (steepest descent of the loss)")
-    print(f"wrote {out / 'lr_find.csv'}, {out / 'lr_find.png'}")
-    return EXIT_OK
+    return lr_find_main(args)
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {

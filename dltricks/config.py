@@ -10,41 +10,36 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from dltricks import rules, targets
+from dltricks import plugins, rules, targets
 from dltricks.errors import ConfigError
 
-CONFIG_MODULE = "dltricks.conf"
+CONFIG_MODULE = "dltricks.conf"  # conf/, packaged with the code
 _MISSING = object()
 
 
 # ---------------------------------------------------------------- the registry (conf/)
 
 
-def conf_dir() -> Any:
-    """The packaged conf/ folder (a Traversable)."""
-    return resources.files(CONFIG_MODULE)
-
-
 def groups() -> list[str]:
     """The config groups: the folders of conf/ (Hydra's own excluded)."""
-    return sorted(
-        p.name
-        for p in conf_dir().iterdir()
-        if p.is_dir() and p.name[0].isalpha() and p.name != "hydra"
-    )
+    return sorted(g for g in plugins.groups_of(plugins.builtin_conf()) if "/" not in g)
 
 
 def options(group: str) -> list[str]:
-    """The options of a group: the YAML files in its folder."""
-    folder = conf_dir().joinpath(group)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """The options of a group: the YAML files in its folder, in dltricks' own conf/, the
+    installed plugins' and the --config-dir folders."""
+    return sorted({o for _, o in origins(group)})
+
+
+def origins(group: str) -> list[tuple[str, str]]:
+    """(where from, option) for each option of a group: "dltricks", "plugin NAME"..."""
+    return [
+        (s.name, o) for s in plugins.sources() for o in plugins.groups_of(s.conf).get(group, [])
+    ]
 
 
 _composed: dict[tuple, DictConfig] = {}  # composing is slow (~0.3 s): once per process
@@ -66,6 +61,9 @@ def _hydra_compose(overrides: list[str], with_hydra: bool) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    extra = plugins.search_path()
+    if extra and not any(o.startswith("hydra.searchpath=") for o in overrides):
+        overrides = [*overrides, f"hydra.searchpath=[{','.join(extra)}]"]
     try:
         if GlobalHydra.instance().is_initialized():  # inside a Hydra job (a sweep's)
             return hydra_compose("config", overrides, return_hydra_config=with_hydra)

@@ -10,6 +10,12 @@ def say(message: str) -> None:
     print(f"dltricks: error: {message}", file=sys.stderr)
 
 
+def bad_input(message: str) -> int:
+    """Say it; the exit code for bad input."""
+    say(message)
+    return EXIT_BAD_INPUT
+
+
 class BadInput(ValueError):
     """Input the user can fix: the message names the key, file or path, and how to fix it."""
 

@@ -5,7 +5,9 @@ too large; the suggestion is the rate where the smoothed loss falls fastest."""
 
 from __future__ import annotations
 
+import argparse
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from omegaconf import DictConfig
 
 from dltricks import records
 from dltricks.build import build
+from dltricks.errors import EXIT_OK, BadInput, bad_input
 
 
 def lr_find(
@@ -112,3 +115,42 @@ def plot(rows: list[dict[str, float]], suggested: float, path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def main(args: list[str]) -> int:
+    """`dltricks lr-find [OVERRIDE ...]`: the learning-rate range test for any model and
+    optimizer the overrides pick."""
+    p = argparse.ArgumentParser(
+        prog="dltricks lr-find", description="The learning-rate range test (Smith 2017)."
+    )
+    p.add_argument("overrides", nargs="*", help="as for train, e.g. optimizer=adam model.depth=8")
+    p.add_argument("--steps", type=int, default=200, help="updates (default 200)")
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--max-lr", type=float, default=10.0)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where lr_find.csv and .png go (default outputs/lr_find/<time>)",
+    )
+    opts = p.parse_args(args)
+    if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr:
+        return bad_input("--steps must be >= 10 and 0 < --min-lr < --max-lr")
+    from dltricks import config
+
+    out = opts.out or Path("outputs/lr_find") / time.strftime("%Y-%m-%d/%H-%M-%S")
+    try:
+        cfg = config.load(opts.overrides)
+        out.mkdir(parents=True, exist_ok=True)
+        result = lr_find(cfg, out, opts.steps, opts.min_lr, opts.max_lr)
+    except BadInput as err:
+        return bad_input(str(err))
+    except OSError as err:
+        return bad_input(f"--out {out}: {err.strerror}")
+    print(
+        f"lr-find over {result['steps']} steps, lr {opts.min_lr:g} .. {opts.max_lr:g}: "
+        f"lowest smoothed loss {result['min_loss']:.4f} at lr {result['min_loss_lr']:.3g}"
+    )
+    print(f"suggested lr: {result['suggested_lr']:.3g} (steepest descent of the loss)")
+    print(f"wrote {out / 'lr_find.csv'}, {out / 'lr_find.png'}")
+    return EXIT_OK

@@ -106,6 +106,10 @@ class RunRecord:
         self.summary["setup_s"] = time.perf_counter() - self.start  # before step 1
         records.write_json_atomic(self.path, self.summary)
         print(self.intro, flush=True)
+        tricks, choices = self.summary.get("tricks") or {}, self.summary.get("choices") or {}
+        for trick in (t for t, n in tricks.items() if n == 0 and t != "weight_layers"):
+            picked = f"{trick}={choices.get(trick, '...')}"
+            print(f"dltricks: note: the model makes no {trick} layer: {picked} has no effect")
         return self
 
     def end(self, final: dict[str, Any] | None, **results: Any) -> None:

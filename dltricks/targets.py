@@ -24,9 +24,15 @@ HYDRA_TARGETS = (
     "hydra.experimental.callbacks.",
     "optuna.samplers.",
     "dltricks.",
-)
+)  # + installed plugins' (plugins.py)
 # The factories a logging config (hydra.job_logging, hydra.hydra_logging) may name
 LOGGING_FACTORIES = ("logging.", "colorlog.")
+
+
+def hydra_targets() -> tuple[str, ...]:
+    from dltricks import plugins
+
+    return (*HYDRA_TARGETS, *plugins.allowed_prefixes())
 
 
 def check_hydra(node: Any, where: str = "hydra") -> None:
@@ -35,7 +41,7 @@ def check_hydra(node: Any, where: str = "hydra") -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             here = f"{where}.{key}"
-            allowed = {"_target_": HYDRA_TARGETS, "class": LOGGING_FACTORIES}
+            allowed = {"_target_": hydra_targets(), "class": LOGGING_FACTORIES}
             allowed["()"] = LOGGING_FACTORIES
             if key in allowed and (
                 not isinstance(value, str) or "$" in value or not value.startswith(allowed[key])
@@ -64,10 +70,14 @@ def check_targets(cfg: Any, prefix: str = "") -> None:
 
 
 def _check_target(target: str, node: DictConfig, where: str) -> None:
-    if not target.startswith(ALLOWED_TARGETS):
+    from dltricks import plugins
+
+    allowed = (*ALLOWED_TARGETS, *plugins.allowed_prefixes())
+    if not target.startswith(allowed):
         raise ConfigError(
-            f"{where}._target_={target}: refused; only names under "
-            f"{', '.join(ALLOWED_TARGETS)} may be instantiated"
+            f"{where}._target_={target}: refused; only names under {', '.join(allowed)} may "
+            "be instantiated. Your own code joins them as an installed plugin (entry point "
+            "dltricks.plugins; README: Bring your own)"
         )
     factory = locate(target, where)
     try:

@@ -13,19 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dltricks.data.contract import Arrays, check
 from dltricks.data.preprocess import fit_preprocess
 
-
-@dataclass
-class Arrays:
-    """What a source loads: inputs shaped (N, C, ...) as float arrays, integer labels."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_val: np.ndarray | None = None
-    y_val: np.ndarray | None = None
+__all__ = ["Arrays", "Data", "Split", "build", "carve"]
 
 
 @dataclass
@@ -64,7 +55,7 @@ def build(
     device: torch.device | str = "cpu",
 ) -> Data:
     """Load a dataset, carve a validation split if it has none, preprocess, move to device."""
-    a = load()
+    a = check(load(), f"data={name} ({getattr(load, 'func', load).__module__})")
     x, y = a.x, a.y
     if a.x_val is None:
         keep, val = carve(len(y), val_fraction, split_seed)
