@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
 install: $(STAMP) ## create .venv and install dltricks with its dev tools
@@ -28,12 +28,12 @@ train: $(STAMP) ## run the embedded default experiment (ARGS="optimizer=adam ...
 	$(BIN)/dltricks train $(ARGS)
 
 .PHONY: test
-test: $(STAMP) ## run the fast tests
-	$(BIN)/python -m pytest -q $(ARGS)
+test: $(STAMP) ## run the fast tests (on every core: pytest-xdist), the 10 slowest named
+	$(BIN)/python -m pytest -q -n auto --durations=10 $(ARGS)
 
 .PHONY: test-all
 test-all: $(STAMP) ## run every test, the slow ones too
-	$(BIN)/python -m pytest -q -m "" $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --durations=10 -m "" $(ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
@@ -63,7 +63,7 @@ report: $(STAMP) ## report on the newest sweep or run under outputs/
 # plots) in outputs/experiments/<name>/report. Re-running skips the jobs that finished.
 EXP := outputs/experiments
 DLT := $(BIN)/dltricks
-EXPERIMENTS := degradation vanishing_gradient init_stats optimizers regularization batchnorm \
+EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimizers regularization batchnorm \
 	schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
@@ -80,8 +80,12 @@ figures: ## copy each experiment's figure into docs/, for the README (after make
 		cp -v $(EXP)/$${f%%/*}/report/$${f#*/}.png docs/$$name.png || exit 1; \
 	done
 
-degradation: $(STAMP) ## 20 vs 56 layers, plain vs residual: deeper plain nets train worse
+degradation: $(STAMP) ## ResNet-20 vs 56, plain vs residual: deeper plain nets train worse
 	$(DLT) train -m experiment=degradation $(ARGS)
+	$(DLT) report $(EXP)/$@ --by model.depth,model.residual --out $(EXP)/$@/report
+
+degradation_mlp: $(STAMP) ## the same with MLPs: the 56-layer plain MLP collapses to chance
+	$(DLT) train -m experiment=degradation_mlp $(ARGS)
 	$(DLT) report $(EXP)/$@ --by model.depth,model.residual --out $(EXP)/$@/report
 
 vanishing_gradient: $(STAMP) ## sigmoid vs tanh vs relu: per-layer gradient norms by depth
@@ -96,6 +100,7 @@ init_stats: $(STAMP) ## cs231n's init table: activation std per layer at initial
 
 optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 	$(DLT) train -m experiment=optimizers $(ARGS)
+	$(DLT) train -m experiment=optimizers optimizer=swats optimizer.switch_eps=0.01 $(ARGS)
 	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err \
 		--x trainer.lr_scale --out $(EXP)/$@/report
 	$(DLT) report $(EXP)/$@/*trainer.lr_scale=1 --by optimizer --metric best_val_err,test_err,steps_to_target \

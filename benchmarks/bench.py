@@ -172,8 +172,8 @@ def batching() -> dict:
 
 
 def startup() -> dict:
-    """`dltricks --help` wall time; `dltricks train`'s time to its first step beyond
-    importing torch."""
+    """`dltricks --help` wall time; a 1-epoch default run's wall time against importing
+    torch; `dltricks train`'s time to its first step beyond importing torch."""
 
     def wall(cmd: list[str]) -> float:
         t0 = time.perf_counter()
@@ -181,7 +181,7 @@ def startup() -> dict:
         return time.perf_counter() - t0
 
     exe = [sys.executable, "-m", "dltricks"]
-    helps, torches, firsts = [], [], []
+    helps, torches, firsts, totals = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(REPEATS):
             helps.append(wall([*exe, "--help"]))
@@ -191,9 +191,17 @@ def startup() -> dict:
             summary = json.loads((run_dir / "summary.json").read_text())
             # process start -> first step = whole process - (run after set-up)
             firsts.append(total - (summary["wall_s"] - summary["setup_s"]))
+            totals.append(total)
     first, torch_import = statistics.median(firsts), statistics.median(torches)
     return {
         "rows": [
+            {
+                "benchmark": "start-up: a 1-epoch default run vs python -c 'import torch' (s)",
+                "value": statistics.median(totals),
+                "reference": torch_import,
+                "ratio": statistics.median(totals) / torch_import,
+                "goal": "<= 1.8",
+            },
             {
                 "benchmark": "start-up: dltricks --help (s)",
                 "value": statistics.median(helps),
@@ -317,8 +325,15 @@ def gpu() -> dict:
     return {"rows": resnet56_rows()}
 
 
+def threads() -> dict:
+    from contention import threads as measure
+
+    return {"rows": measure()["rows"]}
+
+
 ROWS = {
     "loop": loop_overhead,
+    "threads": threads,
     "batching": batching,
     "startup": startup,
     "sweep": sweep,

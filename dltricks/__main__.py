@@ -1,7 +1,5 @@
 """`python -m dltricks ...` is `dltricks ...`."""
 
-import sys
+from dltricks.cli import console
 
-from dltricks.cli import main
-
-sys.exit(main())
+console()

@@ -5,9 +5,7 @@ read here, once; train.run and lr_find only see what this returns."""
 from __future__ import annotations
 
 import math
-import os
 import random
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +15,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dltricks import checkpoint, optim, probes, records
+from dltricks import checkpoint, optim, probes, records, torch_compat
 from dltricks import data as datasets
+from dltricks import device as devices
+from dltricks.averaging import Averaging, NoAveraging, averaging
 from dltricks.data import Split
 from dltricks.data.order import SCORES, EpochOrder
 from dltricks.early_stopping import EarlyStopping, NoEarlyStopping
@@ -49,12 +49,14 @@ class Parts:
     params: list[nn.Parameter]  # everything trained
     reg: Regularization
     early_stopping: EarlyStopping | NoEarlyStopping
+    average: Averaging | NoAveraging  # average.start: the averaged weights become the model
     batch_size: int
     order: EpochOrder
     total_steps: int
     schedule: schedules.Curve
     autocast: Any
     scaler: torch.amp.GradScaler
+    step: Any  # the optimizer's update (through the scaler for fp16; see torch_compat.py)
     probes: probes.Probes | probes.NoProbes
     facts: dict[str, Any]  # what summary.json records of the run as built
     config_yaml: str  # the config, as a checkpoint keeps it
@@ -67,11 +69,13 @@ class Parts:
 
 def build(cfg: DictConfig, run_dir: Path) -> Parts:
     t = cfg.trainer
+    eager = not t.compile and t.precision != "fp16"  # no compiler, no grad scaler
+    if eager:
+        torch_compat.skip_dynamo_wrappers()  # torch would import its compiler: ~2 s
     seed_everything(cfg.seed)
     torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    device = pick_device(t.device)
+    torch.set_num_threads(devices.cpu_threads(t.threads))  # null: the free cores (device.py)
+    device = devices.pick(t.device)
     data = load_data(cfg, device)
     options = [instantiate(node) for node in cfg.regularization.values()]
     dropout = _one(options, Dropout, NO_DROPOUT)  # a layer of the model
@@ -81,7 +85,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
     model, tricks = make_model(cfg, data, activation, dropout)
     init = initialize(model, instantiate(cfg.init), activation)
     moved = transfer_weights(model, cfg.transfer)
-    model.to(device, memory_format=memory_format(device, data.shape))
+    model.to(device, memory_format=devices.memory_format(device, data.shape))
     criterion = instantiate(cfg.loss)()
     optimizer = optim.build(instantiate(cfg.optimizer), model, cfg.lookahead.k, cfg.lookahead.alpha)
     weights, _ = optim.decayed(model)
@@ -89,6 +93,8 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
     batch_size = batch_size_of(t.batch_size, len(data.train))
     order = epoch_order(t, data, cfg.seed)
     x, y = data.train.x[:PROBE_BATCH], data.train.y[:PROBE_BATCH]
+    total_steps = order.updates(t.epochs, batch_size)
+    scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     return Parts(
         loop=loop_settings(t),
         device=device,
@@ -101,12 +107,14 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
         params=[p for p in model.parameters() if p.requires_grad],
         reg=reg,
         early_stopping=early_stopping,
+        average=averaging(model, cfg.average.start, total_steps, cfg.average.ema),
         batch_size=batch_size,
         order=order,
-        total_steps=order.updates(t.epochs, batch_size),
+        total_steps=total_steps,
         schedule=lr_schedule(cfg),
-        autocast=autocast_for(device, t.precision),
-        scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
+        autocast=devices.autocast_for(device, t.precision),
+        scaler=scaler,
+        step=torch_compat.eager_step(optimizer) if eager else lambda: scaler.step(optimizer),
         probes=(
             probes.Probes(
                 model,
@@ -126,6 +134,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
             "seed": cfg.seed,
             "params": sum(p.numel() for p in model.parameters()),
             "device": str(device),
+            "threads": torch.get_num_threads(),
             "init": init,
             "tricks": tricks,
             "transfer": moved,
@@ -148,16 +157,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name}: CUDA is not available here; use cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("trainer.device=mps: MPS is not available here; use cpu or auto")
-    return torch.device(name)
-
-
 def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
     """The dataset on the device, split and preprocessed; a small training set when asked."""
     try:
@@ -165,6 +164,7 @@ def load_data(cfg: DictConfig, device: torch.device) -> datasets.Data:
             instantiate(cfg.data.load),
             name=cfg.data.name,
             preprocess=cfg.data.preprocess,
+            pca_dims=cfg.data.pca_dims,
             val_fraction=cfg.data.val_fraction,
             split_seed=cfg.data.split_seed,
             device=device,
@@ -204,27 +204,11 @@ def make_model(
             params = sum(p.numel() for p in factory(**given).parameters())
     except ValueError as err:  # a model that does not fit the data (e.g. rnn on images)
         raise ConfigError(f"data={data.name}: {err}") from None
-    check_fits(params, data.train.x.device)
+    devices.check_fits(params, data.train.x.device)
     model = factory(**given)
     inputs = dropout.inputs
     model = nn.Sequential(inputs(), model) if inputs is not nn.Identity else model
     return model, tricks_used(model, activation, norm, dropout.hidden)
-
-
-def check_fits(params: int, device: torch.device) -> None:
-    """Refuse a model whose weights, gradients and two optimizer states (float32: 16 bytes a
-    parameter) exceed the memory free on its device."""
-    need = 16 * params
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-    else:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > free:
-        raise ConfigError(
-            f"model: {params:,} parameters need about {need / 2**30:.1f} GiB for weights, "
-            f"gradients and optimizer state; {free / 2**30:.1f} GiB are free on {device}. "
-            "Use a smaller model.width or model.depth"
-        )
 
 
 def subset(split: Split, n: int, seed: int, key: str) -> Split:
@@ -276,20 +260,7 @@ def transfer_weights(model: nn.Module, cfg: DictConfig) -> dict | None:
         weights = checkpoint.load_checkpoint(path).get("model")
         if not isinstance(weights, dict):
             raise BadFile(f"{path}: refused, holds no model weights")
-        result = transfer.load_matching(model, weights)
-    return transfer.summary(cfg.init_from, result, transfer.freeze_first(model, cfg.freeze))
-
-
-def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
-    """channels_last for images on CUDA (faster convolutions with tensor cores)."""
-    if device.type == "cuda" and len(shape) == 3:
-        return torch.channels_last
-    return torch.preserve_format
-
-
-def autocast_for(device: torch.device, precision: str) -> Any:
-    if precision == "fp32":
-        return nullcontext()
-    if device.type != "cuda":
-        raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
-    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+        result = transfer.load_matching(model, weights, cfg.keep_head)
+    frozen = transfer.freeze_first(model, cfg.freeze)
+    transfer.keep_in_eval(model, frozen)
+    return transfer.summary(cfg.init_from, result, frozen)

@@ -132,9 +132,11 @@ def save(p: Parts, position: Position, run_dir: Path) -> None:
         "optimizer": p.optimizer.state_dict(),
         "scaler": p.scaler.state_dict(),
         "early_stopping": p.early_stopping.state_dict(),
+        "average": p.average.state_dict(),
         "position": asdict(position),
         "random": random_states(p.order.rng),
         "config": p.config_yaml,
+        "threads": torch.get_num_threads(),  # CPU results depend on it: a resume keeps it
     }
     save_checkpoint(run_dir / records.CHECKPOINT, state)
 
@@ -159,6 +161,8 @@ def restore(p: Parts, state: dict[str, Any], path: Path) -> Position:
         p.optimizer.load_state_dict(state["optimizer"])
         p.scaler.load_state_dict(state["scaler"])
         p.early_stopping.load_state_dict(state.get("early_stopping", {}))
+        if state.get("average"):
+            p.average.load_state_dict(state["average"])
         set_random_states(state["random"], p.order.rng)
         names = {f.name for f in fields(Position)}
         return Position(**{k: v for k, v in state["position"].items() if k in names})
@@ -180,6 +184,8 @@ def resume(p: Parts, run_dir: Path) -> Position:
     path = run_dir / records.CHECKPOINT
     state = load_for_resume(path)
     check_same_config(state["config"], p.config_yaml)
+    if p.loop.threads is None and isinstance(state.get("threads"), int) and state["threads"] > 0:
+        torch.set_num_threads(state["threads"])  # the count the run picked: bit for bit
     position = restore(p, state, path)
     for name, columns in (
         (records.METRICS, records.METRIC_COLUMNS),

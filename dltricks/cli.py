@@ -34,6 +34,9 @@ commands:
                             growing lr, a suggested lr, a table and a plot
   schedule NAME [OVERRIDE ...] [--steps N] [--out PNG]
                             print and plot a learning-rate schedule before training with it
+  check [OVERRIDE ...]      the gradient check (autograd against finite differences, per
+                            layer) and dropout as an ensemble, on the built model
+  ensemble RUN_DIR ...      the mean prediction of finished runs against each of them
 
 Run `dltricks <command> --help` for the options of a command.
 `python -m dltricks ...` is the same program.
@@ -53,9 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS.get(argv[0])
     if command is None:
         return bad_input(f"unknown command '{argv[0]}'. Commands: {', '.join(COMMANDS)}")
+    return command(argv[1:])
+
+
+def console() -> None:
+    """The `dltricks` command (and `python -m dltricks`): main() as a process."""
     if hasattr(signal, "SIGPIPE"):  # `dltricks ... | head`: end quietly when the reader does
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    return command(argv[1:])
+    sys.exit(main())
 
 
 # ---------------------------------------------------------------- train
@@ -63,39 +71,49 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_command(args: list[str]) -> int:
     """`dltricks train [hydra args]`: check the overrides, then run Hydra's app."""
-    from dltricks import hydra_compat
+    from dltricks import plugins
+
+    try:
+        return _train(args)
+    finally:
+        plugins.forget_config_dirs()  # --config-dir is this command's (a library call's too)
+
+
+def _train(args: list[str]) -> int:
+    from dltricks import hydra_compat, lock, plugins
 
     parsed = hydra_compat.parse_args(args)
+    claimed = sweep_dir = None
     try:
         if parsed.config_dir:
-            from dltricks import plugins
-
             plugins.add_config_dir(Path(parsed.config_dir))
         if parsed.help:
             print(train_help(parsed.overrides))
             return EXIT_OK
-    except BadInput as err:
-        return bad_input(str(err))
-    asks_only = parsed.hydra_help or parsed.info or parsed.shell_completion
-    sweep_dir = None
-    if not asks_only:
-        try:
+        install = [o for o in parsed.overrides if o.startswith("install=")]
+        if parsed.shell_completion and install:  # -sc install=bash: our script, for dltricks
+            from dltricks.completion import install_script
+
+            print(install_script(install[0].split("=", 1)[1]), end="")
+            return EXIT_OK
+        if not (parsed.hydra_help or parsed.info or parsed.shell_completion):
             sweep_dir = check_command_line(parsed.overrides, multirun=parsed.multirun)
             if parsed.cfg:
                 sweep_dir = None  # Hydra prints the config, runs nothing
             else:
-                claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
-            if sweep_dir is not None:
-                args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
-        except BadInput as err:
-            return bad_input(str(err))
-    from dltricks import plugins
-
+                claimed = claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
+    except BadInput as err:
+        return bad_input(str(err))
+    if sweep_dir is not None:
+        args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
     extra = plugins.search_path()  # the plugins' and --config-dir's option files
     if extra and not any(a.startswith("hydra.searchpath=") for a in args):
         args = [*args, f"hydra.searchpath=[{','.join(extra)}]"]
-    sys.argv = ["dltricks-train", *args]
-    run_hydra_app()
+    try:
+        run_hydra_app(args)
+    finally:
+        if claimed is not None:
+            lock.release(claimed)
     if sweep_dir is None:
         return EXIT_OK
     from dltricks import sweep
@@ -142,9 +160,10 @@ def check_command_line(overrides: list[str], multirun: bool) -> Path | None:
     return Path(str(hydra.sweep.dir))
 
 
-def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> None:
+def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> Path | None:
     """The run (or sweep) dir must be writable and nobody else's: say so now, not in a
-    Hydra traceback; hold its lock (lock.py) before Hydra writes anything there."""
+    Hydra traceback; hold its lock (lock.py) before Hydra writes anything there. The dir
+    locked (None for a new timestamped one, which its job locks)."""
     from dltricks import lock, records
     from dltricks.config import ConfigError
 
@@ -165,8 +184,8 @@ def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | Non
             f"{name}: cannot write there ({err.strerror}); pick another with {key}=DIR"
         ) from None
     if not (given or sweep_dir):
-        return  # a new timestamped dir: the job locks it
-    lock.hold(folder, key)  # until this process ends: one writer at a time
+        return None  # a new timestamped dir: the job locks it
+    lock.hold(folder, key)  # one writer at a time: until the run ends
     resuming = any(o.startswith("trainer.resume=") for o in overrides)
     holds_run = any((folder / f).exists() for f in (records.SUMMARY, records.METRICS))
     if given and not multirun and holds_run and not resuming:
@@ -175,11 +194,13 @@ def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | Non
             f"hydra.run.dir={folder}: already holds a run; continue it with "
             f"`dltricks resume {folder}` or pick another dir"
         )
+    return folder
 
 
-def run_hydra_app() -> None:
-    """Hydra's app on sys.argv: a run, or a sweep of them."""
+def run_hydra_app(args: list[str]) -> None:
+    """Hydra's app on these arguments (as its argv): a run, or a sweep of them."""
     import hydra
+    from hydra.core.global_hydra import GlobalHydra
 
     from dltricks import job
 
@@ -187,7 +208,12 @@ def run_hydra_app() -> None:
     def app(cfg):
         return job.main(cfg)
 
-    app()
+    argv, sys.argv = sys.argv, ["dltricks-train", *args]
+    try:
+        app()
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()  # a later call in this process starts anew
 
 
 # ---------------------------------------------------------------- resume
@@ -207,7 +233,7 @@ def resume(args: list[str]) -> int:
     if not (run_dir / records.SUMMARY).is_file():
         return bad_input(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
     try:
-        lock.hold(run_dir, "dltricks resume")  # held until this process ends
+        lock.hold(run_dir, "dltricks resume")  # held until the resumed run ends
         saved = run_record.saved_overrides(run_dir)
         state = checkpoint.load_for_resume(run_dir / records.CHECKPOINT)
         given = {o.split("=", 1)[0] for o in args[1:]}
@@ -218,7 +244,10 @@ def resume(args: list[str]) -> int:
         if not isinstance(err, lock.Busy):
             lock.release(run_dir)
         return bad_input(str(err))
-    return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
+    try:
+        return train_command([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
+    finally:
+        lock.release(run_dir)
 
 
 # ---------------------------------------------------------------- report
@@ -239,6 +268,18 @@ def schedule(args: list[str]) -> int:
     return preview_main(args)
 
 
+def check(args: list[str]) -> int:
+    from dltricks.checks import main as check_main
+
+    return check_main(args)
+
+
+def ensemble(args: list[str]) -> int:
+    from dltricks.ensemble import main as ensemble_main
+
+    return ensemble_main(args)
+
+
 def lr_find(args: list[str]) -> int:
     from dltricks.lr_find import main as lr_find_main
 
@@ -251,4 +292,6 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "resume": resume,
     "lr-find": lr_find,
     "schedule": schedule,
+    "check": check,
+    "ensemble": ensemble,
 }

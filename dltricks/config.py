@@ -8,13 +8,13 @@ config raises ConfigError, whose message names the key and how to fix it (exit c
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dltricks import plugins, rules, targets
+from dltricks import config_checks as checks
+from dltricks import plugins, targets
 from dltricks.errors import ConfigError
 
 CONFIG_MODULE = "dltricks.conf"  # conf/, packaged with the code
@@ -48,7 +48,7 @@ _composed: dict[tuple, DictConfig] = {}  # composing is slow (~0.3 s): once per 
 def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     """The composed config for these overrides, as `train` sees it (with_hydra: Hydra's own
     node too); a copy, the caller may change it."""
-    key = (tuple(overrides), with_hydra)
+    key = (tuple(overrides), with_hydra, tuple(plugins.search_path()))
     if key not in _composed:
         _composed[key] = _hydra_compose(overrides, with_hydra)
     return copy.deepcopy(_composed[key])
@@ -70,23 +70,7 @@ def _hydra_compose(overrides: list[str], with_hydra: bool) -> DictConfig:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
             return hydra_compose("config", overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_first_lines(err)) from None
-
-
-def _first_lines(err: BaseException, n: int = 3) -> str:
-    """The first lines of an error's message (or of its cause's, when it has none); Hydra's
-    list of a group's options on one line."""
-    message = str(err).strip() or str(err.__cause__ or type(err).__name__)
-    missing = re.search(r"Could not find '(.+)/([^/']+)'\s+Available options in '\1':", message)
-    if missing:
-        group, name = missing.groups()
-        rest = message[missing.end() :].split("\n\n")[0]
-        valid = re.findall(r"^\t(\S+)\s*$", rest, re.M)
-        return f"{group}={name}: no such option in group '{group}'. Valid options: " + ", ".join(
-            valid
-        )
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return "\n".join(lines[:n])
+        raise ConfigError(checks.first_lines(err)) from None
 
 
 def check_overrides(overrides: list[str]) -> None:
@@ -97,7 +81,7 @@ def check_overrides(overrides: list[str]) -> None:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
-        raise ConfigError(_first_lines(err)) from None
+        raise ConfigError(checks.first_lines(err)) from None
     for override in parsed:
         key = override.key_or_group
         if key in groups():
@@ -156,23 +140,38 @@ def load_with_hydra(overrides: list[str]) -> tuple[DictConfig, DictConfig]:
 def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
     job = [o for o in overrides if not is_hydra(o)]
     check_overrides(job)
-    base = compose([o for o in job if key_of(o).lstrip("+~") in groups()])
+    choices = [o for o in overrides if _is_choice(o)]  # group options, Hydra's included
+    composed = compose(choices, with_hydra=with_hydra)  # one compose: the rest is values
+    base = _without_hydra(composed)
     for override in job:
         key = key_of(override)
         if key[0] in "+~" or key in groups():
             continue  # appended or deleted keys are checked on the composed config
         if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
-            raise ConfigError(_unknown_key(base, key))
-    plain = not with_hydra and not any(key_of(o)[0] in "+~" for o in job)
-    cfg = with_values(base, job) if plain else compose(overrides, with_hydra=with_hydra)
-    hydra = None
-    if with_hydra:
-        hydra = cfg.hydra
+            raise ConfigError(checks.unknown_key(base, key))
+    plain = not any(key_of(o)[0] in "+~" for o in overrides)
+    cfg = with_values(composed, overrides) if plain else compose(overrides, with_hydra)
+    hydra = cfg.hydra if with_hydra else None
+    if hydra is not None:
         targets.check_hydra(OmegaConf.to_container(hydra, resolve=False))
-        with open_dict(cfg):
-            del cfg["hydra"]
-    validate(cfg, base)
+        cfg = _without_hydra(cfg)
+    checks.validate(cfg, base)
     return cfg, hydra
+
+
+def _is_choice(override: str) -> bool:
+    """A group option (optimizer=adam, hydra/launcher=joblib), not a value."""
+    key = key_of(override)
+    return key in groups() or (key.startswith("hydra/") and "." not in key)
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    if "hydra" not in cfg:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def with_values(base: DictConfig, overrides: list[str]) -> DictConfig:
@@ -184,109 +183,15 @@ def with_values(base: DictConfig, overrides: list[str]) -> DictConfig:
 
     cfg = base
     for override in OverridesParser.create().parse_overrides(overrides):
-        if override.key_or_group in groups():
+        if override.is_sweep_override():
+            raise ConfigError(
+                f"{override.input_line}: several values; to sweep over them, add --multirun "
+                "(-m); for a list, write key=[value1,value2]; for a string, quote it"
+            )
+        if _is_choice(override.input_line):
             continue
         try:
             OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
         except OmegaConfBaseException as err:
-            raise ConfigError(f"{override.input_line}: {_first_lines(err, 1)}") from None
+            raise ConfigError(f"{override.input_line}: {checks.first_lines(err, 1)}") from None
     return cfg
-
-
-def _unknown_key(base: DictConfig, key: str) -> str:
-    parent, _, _ = key.rpartition(".")
-    known = OmegaConf.select(base, parent, default=None) if parent else base
-    if not isinstance(known, DictConfig):
-        return f"{key}: unknown key"
-    valid = ", ".join(k for k in known if k not in targets.HYDRA_KEYS)
-    return f"{key}: unknown key. Valid keys under '{parent or 'the config'}': {valid}"
-
-
-# ---------------------------------------------------------------- checks
-
-
-def validate(cfg: DictConfig, base: DictConfig) -> None:
-    """Check a composed config: keys and types against `base` (the same choices, no value
-    overrides), the value ranges in RULES, and every `_target_` against ALLOWED_TARGETS."""
-    resolve(cfg)
-    check_types(cfg, base)
-    rules.check_values(cfg, leaves(cfg))
-    targets.check_targets(cfg)
-
-
-def resolve(cfg: DictConfig) -> None:
-    """Every interpolation must resolve now (${oc.env:UNSET} or ${trainer.nope} would fail
-    inside the job, after files are written)."""
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None)
-        raise ConfigError(f"{key or 'the config'}: {_first_lines(err, 1)}") from None
-
-
-def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, value) for every leaf of a config, unresolved interpolations skipped."""
-    if isinstance(node, DictConfig):
-        for key in node:
-            if OmegaConf.is_missing(node, key):
-                continue
-            child = node._get_node(key)
-            if child is not None and child._is_interpolation():
-                try:
-                    value = node[key]
-                except Exception:
-                    continue
-            else:
-                value = node[key]
-            yield from (
-                leaves(value, f"{prefix}{key}.")
-                if isinstance(value, DictConfig | ListConfig)
-                else [(f"{prefix}{key}", value)]
-            )
-    elif isinstance(node, ListConfig):
-        yield prefix.rstrip("."), list(node)
-
-
-def check_types(cfg: DictConfig, base: DictConfig) -> None:
-    """Every key must exist in `base` and keep its type (an int where the file has an int),
-    but for the words rules.WORDS allows a key (trainer.batch_size=full)."""
-    for key, value in leaves(cfg):
-        if key.startswith("hydra."):
-            continue
-        expected = OmegaConf.select(base, key, default=_MISSING, throw_on_missing=False)
-        if expected is _MISSING:
-            raise ConfigError(_unknown_key(base, key))
-        if value in rules.WORDS.get(key, ()) or expected in rules.WORDS.get(key, ()):
-            continue
-        if not _same_type(value, expected):
-            raise ConfigError(
-                f"{key}={value!r}: expected {_type_name(expected)} (the default is {expected!r})"
-            )
-
-
-def _same_type(value: Any, expected: Any) -> bool:
-    if expected is None or value is None:
-        return True  # null means "unset": any type may fill it
-    if isinstance(expected, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(expected, bool)
-    if isinstance(expected, float):
-        return isinstance(value, int | float)
-    if isinstance(expected, int):
-        return isinstance(value, int)
-    if isinstance(expected, str):
-        return isinstance(value, str)
-    if isinstance(expected, list):
-        return isinstance(value, list)
-    return True
-
-
-def _type_name(value: Any) -> str:
-    return {
-        bool: "true or false",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-    }.get(type(value), type(value).__name__)

@@ -70,7 +70,7 @@ def range_test(
         loss = p.reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        p.step()
         value = loss.item()  # one sync per step is fine for a few hundred steps
         avg = beta * avg + (1 - beta) * value
         smoothed = avg / (1 - beta ** (step + 1))  # bias-corrected running mean

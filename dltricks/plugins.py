@@ -128,6 +128,10 @@ def add_config_dir(folder: Path) -> None:
         _config_dirs.append(folder)
 
 
+def forget_config_dirs() -> None:
+    _config_dirs.clear()
+
+
 def sources() -> list[Source]:
     """Where options come from, in Hydra's order: dltricks' own, the plugins, --config-dir."""
     dirs = [Source(f"--config-dir {d}", d) for d in _config_dirs]

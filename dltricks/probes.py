@@ -59,6 +59,7 @@ class Probes:
         self.layers = weight_layers(model)
         self.writer = MetricsWriter(path, LAYER_COLUMNS, fresh=fresh)  # append on resume
         self.before: list[list[torch.Tensor]] | None = None
+        self.ratio_check: dict[str, Any] | None = None  # the first probe after an update
 
     def before_step(self, last_in_epoch: bool) -> None:
         """Keep the weights of the last update of an epoch: its ||delta w|| / ||w||."""
@@ -92,6 +93,8 @@ class Probes:
             )
         for row in rows:
             self.writer.write(row)  # flushed per row; fsynced once, when the run closes it
+        if self.ratio_check is None and self.before is not None:
+            self.ratio_check = check_update_ratio(epoch, [r["update_ratio"] for r in rows])
         return rows
 
     def _probe_pass(self) -> tuple[list[float], list[dict[str, float]]]:
@@ -137,6 +140,27 @@ class Probes:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+UPDATE_RATIO = (1e-4, 1e-1)  # cs231n: about 1e-3 is healthy; warn two decades off or more
+
+
+def check_update_ratio(epoch: int, ratios: list[float]) -> dict[str, Any]:
+    """The layers' median ||delta w|| / ||w|| against cs231n's ~1e-3: far below, the learning
+    rate is likely too low; far above, too high. A warning line when it is."""
+    finite = sorted(r for r in ratios if math.isfinite(r))
+    median = finite[len(finite) // 2] if finite else math.nan
+    low, high = UPDATE_RATIO
+    ok = bool(low <= median <= high) if finite else None
+    if ok is False:
+        way = "too low" if median < low else "too high"
+        print(
+            f"warning: probes: the median update/weight ratio at epoch {epoch} is {median:.2g}, "
+            f"outside [{low:g}, {high:g}] (about 1e-3 is healthy): the learning rate is likely "
+            f"{way}",
+            flush=True,
+        )
+    return {"epoch": epoch, "median": median, "ok": ok}
 
 
 def _pair(events: list[tuple[str, Any, nn.Module]], n: int) -> list[tuple[torch.Tensor, nn.Module]]:
@@ -185,6 +209,8 @@ def side_effect_free(model: nn.Module) -> Iterator[None]:
 
 class NoProbes:
     """trainer.probes=false: the loop pays nothing."""
+
+    ratio_check = None
 
     def __enter__(self) -> NoProbes:
         return self

@@ -85,9 +85,12 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "name": _STR,
     "error": _STR,
     "sparsity": (*_NUM, *_NONE),
+    "zero_weights": (*_NUM, *_NONE),
     "diverged_at_step": _INT,
     "sanity": (dict,),
     "overfit": (dict,),
+    "update_ratio": (dict, *_NONE),
+    "average": (dict, *_NONE),
 }
 
 

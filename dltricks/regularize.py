@@ -89,15 +89,27 @@ class L2(Regularizer):
 
 
 class L1(Regularizer):
-    """lambda * sum |w| over weights: one SGD step is w <- w - lr*lambda*sign(w) - lr*dL/dw,
-    which drives small weights to exactly zero (sparse weights)."""
+    """lambda * sum |w| over weights. In the loss: one SGD step is
+    w <- w - lr*lambda*sign(w) - lr*dL/dw, which makes weights small (sparse in |w| < tol)
+    but almost never exactly zero: the step overshoots 0 and the sign flips. proximal: the
+    penalty leaves the loss and every update ends with its proximal step, the soft threshold
+    w <- sign(w) * max(|w| - lr*lambda, 0) (ISTA), which sets weights to exactly zero."""
 
-    def __init__(self, **params: float) -> None:
+    def __init__(self, proximal: bool = False, **params: float) -> None:
         self.lam = float(params.pop("lambda"))
+        self.proximal = proximal
         _no_more(params)
 
     def penalty(self, weights):
+        if self.proximal:
+            return 0.0
         return self.lam * sum(w.abs().sum() for w in weights)
+
+    @torch.no_grad()
+    def after_step(self, weights, lr):
+        if self.proximal:
+            for w in weights:
+                w.copy_(w.sign() * (w.abs() - lr * self.lam).clamp_min(0.0))
 
 
 def _no_more(params: dict) -> None:

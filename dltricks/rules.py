@@ -82,11 +82,12 @@ RULES: list[Rule] = [
     ("model.readout", lambda x: x in ("last", "all"), "last or all"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
     ("data.train_size", _int_at_least(0), "an integer >= 0 (0: all)"),
+    ("data.pca_dims", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
     (
         "data.preprocess",
-        lambda x: x in ("none", "center", "standardize", "whiten"),
-        "none, center, standardize or whiten",
+        lambda x: x in ("none", "center", "channel_center", "standardize", "whiten", "pca"),
+        "none, center, channel_center, standardize, whiten or pca",
     ),
     ("optimizer.lr", _positive, "a number > 0"),
     ("optimizer.momentum", _fraction, "a number in [0, 1)"),
@@ -98,6 +99,8 @@ RULES: list[Rule] = [
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
     ("lookahead.k", lambda x: x is None or _int_at_least(1)(x), "an integer >= 1 (null: off)"),
+    ("average.start", lambda x: x is None or (_num(x) and 0 <= x < 1), "null or in [0, 1)"),
+    ("average.ema", lambda x: x is None or (_num(x) and 0 < x < 1), "null or a decay in (0, 1)"),
     ("lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
     ("optimizer.final_lr", _positive, "a number > 0"),
     ("optimizer.gamma", lambda x: _num(x) and 0 < x < 1, "a number in (0, 1)"),
@@ -112,7 +115,7 @@ RULES: list[Rule] = [
     ("init.distribution", lambda x: x in ("normal", "uniform"), "normal or uniform"),
     ("init.mode", lambda x: x in ("fan_in", "fan_out"), "fan_in or fan_out"),
     ("schedule.warmup_steps", _int_at_least(0), "an integer >= 0"),
-    ("activation.negative_slope", _non_negative, "a number >= 0"),
+    ("activation.negative_slope", _num, "a number (0.01: leaky; -1: |x|, note 002)"),
     ("activation.alpha", _positive, "a number > 0"),
     ("activation.pieces", _int_at_least(1), "an integer >= 1"),
     ("norm.eps", _positive, "a number > 0"),
@@ -130,6 +133,11 @@ RULES: list[Rule] = [
         "regularization.early_stopping.monitor",
         lambda x: x in ("val_loss", "val_err"),
         "val_loss or val_err",
+    ),
+    (
+        "regularization.early_stopping.mode",
+        lambda x: x in ("patience", "increases"),
+        "patience or increases",
     ),
     ("regularization.grad_clip.max_norm", _positive, "a number > 0"),
     ("regularization.gradient_noise.eta", _non_negative, "a number >= 0"),
@@ -182,8 +190,21 @@ def _maxout_pre_activation(cfg: DictConfig) -> None:
         )
 
 
+def _pca_dims(cfg: DictConfig) -> None:
+    if cfg.data.preprocess == "pca" and not cfg.data.get("pca_dims"):
+        raise ConfigError("data.preprocess=pca: set data.pca_dims, the dimensions to keep")
+
+
+def _average_and_early_stopping(cfg: DictConfig) -> None:
+    if cfg.average.start is not None and "early_stopping" in cfg.regularization:
+        raise ConfigError(
+            "average.start with regularization=[early_stopping]: both pick the final weights "
+            "(the average, or the best); use one"
+        )
+
+
 # Checks of choices that are fine alone but not together.
-COMBINATIONS = [_convnet_depth, _maxout_pre_activation]
+COMBINATIONS = [_convnet_depth, _maxout_pre_activation, _pca_dims, _average_and_early_stopping]
 
 
 def _safe(test: Callable[[Any], bool], value: Any) -> bool:

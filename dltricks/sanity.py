@@ -21,10 +21,12 @@ SANITY_BATCH = 2048  # training examples the initial checks look at
 
 
 def before_training(p: Parts) -> dict[str, Any]:
-    """The initial loss against ln C, and the penalty; a warning line when they are off."""
+    """The initial loss against ln C, and the regularization's effect on the objective; a
+    warning line when either is off."""
     x, y = p.data.train.x[:SANITY_BATCH], p.data.train.y[:SANITY_BATCH]
     tolerance = p.loop.sanity_tolerance
-    result = initial_loss(p.model, x, y, p.data.classes, p.reg.penalty(p.weights), tolerance)
+    result = initial_loss(p.model, x, y, p.data.classes, tolerance)
+    result.update(penalty_effect(p, x, y))
     line = (
         f"sanity: initial loss {result['initial_loss']:.4f}, ln({p.data.classes}) = "
         f"{result['expected_loss']:.4f}"
@@ -40,6 +42,8 @@ def before_training(p: Parts) -> dict[str, Any]:
         )
     if result["penalty_raises_loss"]:
         line += f"; the penalty adds {result['penalty']:.4g}"
+    elif result["penalty_raises_loss"] is False:
+        line = f"warning: {line}; the regularization penalty does not raise the training loss"
     print(line, flush=True)
     log.info(line)
     return result
@@ -47,27 +51,34 @@ def before_training(p: Parts) -> dict[str, Any]:
 
 @torch.no_grad()
 def initial_loss(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    classes: int,
-    penalty: torch.Tensor | float,
-    tolerance: float,
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int, tolerance: float
 ) -> dict[str, Any]:
-    """cs231n's sanity checks before training: the initial loss of a C-class softmax is about
-    ln C (diffuse outputs), and a regularization penalty raises it. In train mode: at
-    initialization BatchNorm's running statistics are placeholders (mean 0, variance 1)."""
+    """cs231n's first sanity check: the initial loss of a C-class softmax is about ln C
+    (diffuse outputs). In train mode: at initialization BatchNorm's running statistics are
+    placeholders (mean 0, variance 1)."""
     with side_effect_free(model):
         loss = nn.functional.cross_entropy(model(x).float(), y).item()
     expected = math.log(classes)
-    penalty = float(penalty)
     return {
         "initial_loss": loss,
         "expected_loss": expected,
         "initial_loss_ok": abs(loss - expected) <= tolerance,
-        "penalty": penalty,
-        "penalty_raises_loss": penalty > 0 if penalty else None,
     }
+
+
+@torch.no_grad()
+def penalty_effect(p: Parts, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """cs231n's second: adding the regularization raises the loss. The objective the step
+    minimizes (reg.add_penalty over the criterion, as in train_epoch) against the criterion
+    alone, on the same batch; None when no trick puts a penalty in the loss."""
+    if not p.reg.penalizers:
+        return {"penalty": 0.0, "penalty_raises_loss": None}
+    with side_effect_free(p.model):
+        plain = p.criterion(p.model(x), y)
+        objective = p.reg.add_penalty(plain, p.weights)
+    penalty = float(objective - plain)
+    in_loss = any(float(r.penalty(p.weights)) for r in p.reg.penalizers)  # proximal L1: no
+    return {"penalty": penalty, "penalty_raises_loss": penalty > 0 if in_loss else None}
 
 
 def overfit_verdict(
@@ -90,8 +101,9 @@ def overfit_verdict(
 
 
 @torch.no_grad()
-def sparsity(weights: list[nn.Parameter], tol: float = 1e-3) -> float:
-    """The fraction of weights with |w| < tol (L1 drives weights toward zero, L2 shrinks)."""
+def sparsity(weights: list[nn.Parameter], tol: float = 0.0) -> float:
+    """The fraction of weights with |w| <= tol: exactly zero for tol 0 (proximal L1 makes
+    them), or small (L1 in the loss drives weights toward zero, L2 only shrinks them)."""
     total = sum(w.numel() for w in weights)
-    small = sum(int((w.abs() < tol).sum()) for w in weights)
+    small = sum(int((w.abs() <= tol).sum()) for w in weights)
     return small / max(total, 1)

@@ -24,6 +24,7 @@ class Loop:
     overfit_subset: int
     overfit_loss: float
     sanity_tolerance: float
+    threads: int | None  # as asked: null lets device.cpu_threads pick (a resume keeps its pick)
 
 
 def loop_settings(trainer: DictConfig) -> Loop:
@@ -35,6 +36,7 @@ def loop_settings(trainer: DictConfig) -> Loop:
         overfit_subset=trainer.overfit_subset,
         overfit_loss=trainer.overfit_loss,
         sanity_tolerance=trainer.sanity_tolerance,
+        threads=trainer.threads,
     )
 
 

@@ -30,6 +30,7 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     With trainer.resume=RUN_DIR, continue that run from its checkpoint, bit for bit. `stop`
     is set by SIGINT/SIGTERM when the caller owns the process (the command line's job)."""
     start = time.perf_counter()
+    job.run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless a library call
     p = build(cfg, job.run_dir)
     loop, run_dir = p.loop, job.run_dir
     at = checkpoint.resume(p, run_dir) if loop.resume else Position()
@@ -105,26 +106,33 @@ def train_epoch(
         p.scaler.unscale_(p.optimizer)  # true gradients for clipping and noise
         p.reg.on_gradients(p.params, at.step)
         p.probes.before_step(i + p.batch_size >= len(ys))  # w before the epoch's last update
-        p.scaler.step(p.optimizer)
+        p.step()  # the update (fp16: through the grad scaler)
         p.scaler.update()
         p.reg.after_step(p.weights, lr)
         losses.append(loss.detach())
         at.step, at.seen = at.step + 1, at.seen + len(y)
+        p.average.update(p.model, at.step)  # average.start: Polyak/SWA averaging
         progress.batch()
     at.train_seconds += time.perf_counter() - start
     return torch.stack(losses).sum().item() / math.ceil(len(ys) / p.batch_size)
 
 
 def results(p: Parts, status: str, at: Position) -> dict[str, Any]:
-    """After the last epoch: early stopping's best weights back (their metrics are the final
-    ones), the optimizer's own statistics, the weights' sparsity, the overfit verdict."""
+    """After the last epoch: early stopping's best weights back, or the averaged weights in
+    (their metrics are the final ones), the optimizer's own statistics, the weights'
+    sparsity, the overfit verdict."""
     kept = p.early_stopping.finish(p.model)
     final = evaluate_splits(p.model, p.data) if kept and status != "diverged" else at.last
+    averaged = p.average.finish(p.model, p.data, evaluate_splits) if status != "diverged" else None
+    final = averaged["averaged"] if averaged else final
     out = {
         "final": final,
+        "average": averaged,
         "regularization": kept and {"EarlyStopping": kept},
         "optimizer_stats": optim.stats(p.optimizer) or None,
-        "sparsity": sanity.sparsity(p.weights),
+        "sparsity": sanity.sparsity(p.weights, tol=1e-3),  # |w| <= 1e-3
+        "zero_weights": sanity.sparsity(p.weights),  # w == 0
+        "update_ratio": p.probes.ratio_check,  # trainer.probes: cs231n's ~1e-3 check
     }
     if p.loop.overfit_subset:
         frozen = len(p.facts["transfer"]["frozen"]) if p.facts["transfer"] else 0

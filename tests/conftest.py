@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -32,17 +35,47 @@ def _data_cache(data_root, monkeypatch):
 
 
 def dltricks(
-    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    env: dict | None = None,
+    process: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run the real `dltricks` command line (as `python -m dltricks`) in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "dltricks", *args],
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-    )
+    """Run the real `dltricks` command line: in this process (cli.main, its output captured:
+    the same code without 3-5 s of start-up), or as `python -m dltricks` in a subprocess
+    where a process of its own matters (process=True, a cwd, or a PYTHONPATH to find)."""
+    if process or cwd is not None or "PYTHONPATH" in (env or {}):
+        return subprocess.run(
+            [sys.executable, "-m", "dltricks", *args],
+            cwd=cwd or ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        )
+    return in_process(list(args), env or {})
+
+
+def in_process(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """cli.main(args) with stdout and stderr captured and `env` set for the call."""
+    from dltricks import cli
+
+    saved = dict(os.environ)
+    os.environ.update({"OMP_NUM_THREADS": "1", **env})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(args)
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        for handler in logging.getLogger().handlers[:]:  # Hydra's file handler of that run
+            handler.close()
+            logging.getLogger().removeHandler(handler)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def train_run(run_dir: Path, *overrides: str, **kw) -> subprocess.CompletedProcess:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import dltricks, read_metrics, read_summary, train_run
@@ -153,3 +155,49 @@ def test_options_of_every_group_combine_in_one_sweep(tmp_path):
     }
     report = dltricks("report", str(tmp_path), "--by", "regularization,activation")
     assert report.returncode == 0 and "dropout+l2" in report.stdout
+
+
+def test_shell_completion_completes_commands_and_train_overrides(tmp_path):
+    script = dltricks("train", "-sc", "install=bash").stdout
+    assert "complete -o nospace -o default -F _dltricks_completion dltricks" in script
+    (tmp_path / "comp.sh").write_text(script)
+    probe = """source {script}
+complete_line() {{
+  COMP_LINE="$1"; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=($COMP_LINE)
+  COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+  _dltricks_completion; echo "${{COMPREPLY[@]}}"
+}}
+complete_line "dltricks tr"
+complete_line "dltricks train optimizer=ad"
+complete_line "dltricks train trainer.ep"
+""".format(script=tmp_path / "comp.sh")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, env=env).stdout
+    commands, options, keys = out.splitlines()
+    assert commands == "train"
+    assert "optimizer=adam" in options.split() and "optimizer=adamw" in options.split()
+    assert keys == "trainer.epochs="
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["epochs=3"], "Did you mean trainer.epochs"),
+        (["optimizer.lrr=0.1"], "Did you mean optimizer.lr?"),
+        (["model.depth=4,12"], "to sweep over them, add --multirun (-m)"),
+    ],
+)
+def test_a_typo_or_a_forgotten_m_gets_a_hint(args, said, tmp_path):
+    proc = dltricks("train", *args, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+
+
+def test_make_help_lists_every_target():
+    import re
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    documented = set(re.findall(r"^([a-z0-9_-]+):.*## ", makefile, re.M))
+    shown = subprocess.run(["make", "-s", "help"], capture_output=True, text=True).stdout
+    listed = {line.split()[1] for line in shown.splitlines() if line.strip()}
+    assert {"vanishing_gradient", "init_stats", "mnist1d_table"} <= listed
+    assert documented == listed

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from dltricks import config, targets, train
+from dltricks import config, config_checks, targets, train
 from dltricks.config import ConfigError
 from dltricks.run_record import Job
 
 ALL_OPTIONS = [(g, o) for g in config.groups() for o in config.options(g)]
+# the presets run at reduced size in tests/test_experiments.py (make test-all); here too slow
+COVERED_BY_EXPERIMENTS = {"experiment"}
 # Small and fast: every option gets one short run on digits.
 FAST = ["trainer.epochs=1", "trainer.batch_size=128"]
 
@@ -38,7 +40,13 @@ def overrides_for(group: str, option: str) -> list[str]:
     return picked + MODEL_FOR.get(option, [])
 
 
-@pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
+def smoke(group: str, option: str):
+    slow = group in COVERED_BY_EXPERIMENTS and option != "resnet_cifar10"
+    marks = [pytest.mark.slow] if slow else []
+    return pytest.param(group, option, id=f"{group}={option}", marks=marks)
+
+
+@pytest.mark.parametrize(("group", "option"), [smoke(g, o) for g, o in ALL_OPTIONS])
 def test_every_option_composes_builds_and_trains(tmp_path, group, option):
     overrides = FAST + overrides_for(group, option)
     cfg = config.load(overrides)  # composes and passes every check
@@ -73,9 +81,9 @@ def test_type_follows_the_default():
     base = config.compose([])
     bad = OmegaConf.merge(base, {"trainer": {"epochs": "abc"}})
     with pytest.raises(ConfigError, match=r"trainer\.epochs.*expected an integer"):
-        config.check_types(bad, base)
+        config_checks.check_types(bad, base)
     ok = OmegaConf.merge(base, {"optimizer": {"lr": 1}})  # an int where a float is expected
-    config.check_types(ok, base)
+    config_checks.check_types(ok, base)
 
 
 def test_full_batch_is_a_valid_batch_size():

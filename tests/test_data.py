@@ -65,9 +65,32 @@ def test_preprocessing_uses_train_statistics_only(scheme):
         assert torch.allclose(out.std(0), torch.ones(3), atol=1e-4)
     if scheme == "whiten":
         cov = torch.cov(out.T)
-        assert torch.allclose(cov, torch.eye(3), atol=2e-2)  # eps keeps it just below 1
+        assert torch.allclose(cov, torch.eye(3), atol=1e-4)
     # the test split is transformed with the train statistics, not its own
     assert transform(test).mean(0).abs().min() > 0.5
+
+
+def test_whitening_is_scale_free_and_pca_keeps_the_top_directions():
+    g = torch.Generator().manual_seed(0)
+    mix = torch.tensor([[1.0, 0.9, 0.0, 0.0], [0.0, 0.4, 0.0, 0.0], [0.0, 0.0, 3.0, 2.9]])
+    x = torch.randn(2000, 3, generator=g) @ mix  # 4 correlated inputs of rank 3
+    small, big = fit_preprocess("whiten", x)(x), fit_preprocess("whiten", 1000 * x)(1000 * x)
+    assert torch.allclose(small, big, atol=1e-3)  # eps is relative: the scale does not matter
+    cov = torch.cov(small.T)
+    s = torch.linalg.eigvalsh(cov)
+    assert s[0].abs() < 1e-3 and torch.allclose(s[1:], torch.ones(3), atol=1e-3)  # rank kept
+    reduced = fit_preprocess("pca", x, dims=2)(x)
+    assert reduced.shape == (2000, 2)
+    assert torch.allclose(torch.cov(reduced.T), torch.eye(2), atol=1e-4)
+    top = torch.linalg.eigh(torch.cov(x.T)).eigenvectors[:, -1]  # the largest direction
+    assert abs(torch.corrcoef(torch.stack([reduced[:, 0], (x - x.mean(0)) @ top]))[0, 1]) > 0.999
+
+
+def test_channel_center_subtracts_each_channels_mean_over_positions():
+    x = torch.randn(64, 3, 5, 5) + torch.tensor([1.0, -2.0, 10.0]).view(1, 3, 1, 1)
+    out = fit_preprocess("channel_center", x)(x)
+    assert out.mean(dim=(0, 2, 3)).abs().max() < 1e-5
+    assert not torch.allclose(out.mean(0), torch.zeros(3, 5, 5), atol=1e-3)  # not per pixel
 
 
 def test_standardize_leaves_constant_inputs_finite():

@@ -42,8 +42,24 @@ def layers(run_dir: Path, epoch: int = 0) -> pd.DataFrame:
     return df[df["epoch"] == epoch].sort_values("index")
 
 
-def test_degradation_deeper_plain_nets_train_worse_residual_ones_do_not(tmp_path):
-    df = sweep(tmp_path, "experiment=degradation", "trainer.epochs=20", "seed=0,1")
+def test_degradation_deeper_plain_convnets_train_worse_residual_ones_do_not(tmp_path):
+    # the paper's family at a fraction of the preset's data and updates
+    df = sweep(
+        tmp_path,
+        "experiment=degradation",
+        "data.load.num_samples=8000",
+        "trainer.epochs=6",
+        "schedule.warmup_steps=50",
+        "seed=0",
+    )
+    err = df.groupby(["model.depth", "model.residual"])["train_err"].mean()
+    assert err[("20", "false")] < 0.10
+    assert err[("56", "false")] > 2 * err[("20", "false")] + 0.05  # degradation, on *train*
+    assert err[("56", "true")] <= err[("20", "true")] + 0.02  # residual nets: no degradation
+
+
+def test_degradation_mlp_deeper_plain_nets_train_worse_residual_ones_do_not(tmp_path):
+    df = sweep(tmp_path, "experiment=degradation_mlp", "trainer.epochs=20", "seed=0,1")
     err = df.groupby(["model.depth", "model.residual"])["train_err"].mean()
     assert err[("56", "false")] > err[("20", "false")] + 0.05  # degradation, on *train*
     assert err[("56", "true")] <= err[("20", "true")] + 0.02  # residual nets: no degradation

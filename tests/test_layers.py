@@ -181,3 +181,13 @@ def test_layer_norm_normalizes_each_example_alike_in_train_and_eval():
     assert out.mean(1).abs().max() < 1e-5
     assert torch.equal(ln.train()(x), ln.eval()(x))
     assert isinstance(layer_norm(6, spatial_dims=2), nn.GroupNorm)
+
+
+def test_leaky_relu_with_slope_minus_one_is_the_absolute_value():
+    # note 002: |x| as a leaky ReLU of slope -1; its gain is 1 (sqrt(2 / (1 + 1)))
+    spec = targets.instantiate(
+        config.load(["activation=leaky_relu", "activation.negative_slope=-1"]).activation
+    )
+    x = POINTS.view(1, -1)
+    assert torch.equal(spec(len(POINTS))(x), x.abs())
+    assert spec.gain == pytest.approx(1.0)

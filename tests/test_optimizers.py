@@ -276,6 +276,41 @@ def test_swats_switches_once_and_never_back():
     assert opt.stats()["swats_switch_step"] == switch and opt.stats()["swats_sgd_lr"] > 0
 
 
+def swats_algorithm_1(steps: int, lr: float, eps: float, betas=(0.9, 0.999), adam_eps=1e-8):
+    """Keskar & Socher (2017), Algorithm 1, line by line (k, m, a, lambda, p, gamma, Lambda
+    as in the paper; one phase for the whole parameter vector, as for one param group)."""
+    b1, b2 = betas
+    w, m, a, lam, v = W0.clone(), torch.zeros_like(W0), torch.zeros_like(W0), 0.0, None
+    phase, Lam, switched, out = "adam", None, None, []
+    for k in range(1, steps + 1):
+        g = grad_of(w)
+        if phase == "sgd":
+            v = b1 * v + g  # line 6
+            w = w - (1 - b1) * Lam * v  # line 7
+            out.append(w.clone())
+            continue
+        m = b1 * m + (1 - b1) * g  # line 10
+        a = b2 * a + (1 - b2) * g * g  # line 11
+        p = -lr * math.sqrt(1 - b2**k) / (1 - b1**k) * m / (a.sqrt() + adam_eps)  # line 12
+        w = w + p  # line 13
+        pg = float((p * g).sum())
+        if pg != 0:  # line 14
+            gamma = float((p * p).sum()) / -pg  # line 15
+            lam = b2 * lam + (1 - b2) * gamma  # line 16
+            if k > 1 and abs(lam / (1 - b2**k) - gamma) < eps:  # line 17
+                phase, v, Lam, switched = "sgd", torch.zeros_like(w), lam / (1 - b2**k), k
+        out.append(w.clone())
+    return out, switched
+
+
+def test_swats_follows_algorithm_1_through_the_switch():
+    opt, _, trace = swats_run(200, switch_eps=1e-3)
+    expected, switched = swats_algorithm_1(200, lr=0.05, eps=1e-3)
+    assert switched is not None and opt.param_groups[0]["switch_step"] == switched
+    for step, ((_, got), want) in enumerate(zip(trace, expected, strict=True), start=1):
+        assert torch.allclose(got, want, atol=1e-10), f"step {step}"
+
+
 def test_swats_sgd_phase_is_momentum_sgd_at_the_estimated_rate():
     opt, phases, trace = swats_run(10, switch_eps=1e9)  # forced: switches at step 2
     assert phases == ["adam"] + ["sgd"] * 9
@@ -319,3 +354,58 @@ def test_adabound_effective_step_stays_inside_its_bounds():
 def test_bad_optimizer_values_are_refused_naming_the_key(override, named):
     with pytest.raises(config.ConfigError, match=named.replace(".", r"\.")):
         config.load(override.split())
+
+
+# ---- where torch's class differs from the notes' formula (documented next to the option)
+
+
+def test_torch_rmsprop_first_step_is_ten_times_the_notes():
+    # torch starts the squared-gradient average at 0: v1 = (1 - alpha) g^2; the notes at g0^2
+    w = torch.ones(3, requires_grad=True)
+    w.grad = torch.tensor([0.3, -2.0, 5.0])
+    torch.optim.RMSprop([w], lr=0.01, alpha=0.99, eps=0.0).step()
+    torch_step = (1 - w.detach()).abs()
+    notes_step = 0.01 * torch.ones(3)  # lr * g / sqrt(g^2)
+    assert torch.allclose(torch_step, 10 * notes_step, rtol=1e-5)
+
+
+def test_torch_nadam_warms_its_momentum_up_from_about_half_beta1():
+    beta1, decay = 0.9, 0.004
+
+    def mu(t: int, momentum_decay: float) -> float:  # torch.optim.NAdam's schedule
+        return beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+    assert mu(1, decay) == pytest.approx(0.45, abs=1e-3)  # the notes: 0.9 from step 1
+    assert mu(10_000, decay) < 0.82 and mu(100_000, decay) > 0.899  # beta1 only at last
+    assert mu(1, 0.0) == mu(10_000, 0.0) == pytest.approx(0.45)  # not the notes' 0.9 either
+    # and torch's class follows that schedule: its first step uses mu_1, not beta1
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    w.grad = torch.ones(1, dtype=torch.float64)
+    torch.optim.NAdam([w], lr=1.0, betas=(beta1, 0.999), eps=0.0).step()
+    m1, m2 = mu(1, decay), mu(2, decay)
+    expected = (1 - m1) / (1 - m1) + m2 * (1 - beta1) / (1 - m1 * m2)  # g/sqrt(v_hat) = 1
+    assert -w.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_torch_radam_rectifies_from_rho_above_5_where_the_notes_say_4():
+    beta2 = 0.999
+    rho_inf = 2 / (1 - beta2) - 1
+
+    def rho(t: int) -> float:
+        return rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+
+    first = {limit: next(t for t in range(1, 100) if rho(t) > limit) for limit in (4, 5)}
+    assert first == {4: 5, 5: 6}
+    torch.manual_seed(0)
+    grads = [torch.randn(4, dtype=torch.float64) for _ in range(6)]
+    w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.RAdam([w], lr=0.1, betas=(0.9, beta2))
+    m, adaptive = torch.zeros(4, dtype=torch.float64), []
+    for t, g in enumerate(grads, start=1):
+        before = w.detach().clone()
+        w.grad = g
+        opt.step()
+        m = 0.9 * m + 0.1 * g
+        momentum_step = 0.1 * m / (1 - 0.9**t)  # the un-rectified SGD-with-momentum step
+        adaptive.append(not torch.allclose(before - w.detach(), momentum_step))
+    assert adaptive == [False] * 5 + [True]  # step 5 (rho > 4) is still plain momentum

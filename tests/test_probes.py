@@ -100,14 +100,30 @@ def test_update_ratio_is_lr_g_over_w_for_plain_sgd(tmp_path):
 def test_initial_loss_of_a_10_class_net_is_ln_10():
     torch.manual_seed(0)
     model = MLP((64,), 10, depth=4, width=64, activation=RELU, norm=nn.Identity)
-    result = sanity(model, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.0, 0.1)
+    result = sanity(model, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.1)
     assert result["initial_loss"] == pytest.approx(math.log(10), abs=0.05)
     assert result["expected_loss"] == pytest.approx(2.302585)
-    assert result["initial_loss_ok"] and result["penalty_raises_loss"] is None
+    assert result["initial_loss_ok"]
     big = MLP((64,), 10, depth=4, width=64, activation=RELU, norm=nn.Identity)
     init.gaussian(big, std=1.0)
-    off = sanity(big, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.5, 0.5)
-    assert not off["initial_loss_ok"] and off["penalty_raises_loss"]
+    off = sanity(big, torch.randn(512, 64), torch.randint(0, 10, (512,)), 10, 0.5)
+    assert not off["initial_loss_ok"]
+
+
+def test_the_penalty_check_compares_the_objective_with_and_without_it(tmp_path):
+    from dltricks import config
+    from dltricks.build import build
+    from dltricks.sanity import penalty_effect
+
+    p = build(config.load(["regularization=[l2]", "regularization.l2.lambda=0.1"]), tmp_path)
+    x, y = p.data.train.x[:256], p.data.train.y[:256]
+    effect = penalty_effect(p, x, y)
+    expected = 0.05 * sum(float(w.pow(2).sum()) for w in p.weights)
+    assert effect["penalty_raises_loss"] and effect["penalty"] == pytest.approx(expected, rel=1e-4)
+    p.reg.add_penalty = lambda loss, weights: loss  # a step that forgot to add it
+    assert penalty_effect(p, x, y)["penalty_raises_loss"] is False
+    plain = build(config.load(["regularization=[dropout]"]), tmp_path)
+    assert penalty_effect(plain, x, y)["penalty_raises_loss"] is None  # no penalty to check
 
 
 def test_probes_write_layers_csv_and_change_no_metric(tmp_path):
@@ -173,3 +189,15 @@ def test_lr_find_suggests_an_lr_inside_the_range_and_has_the_expected_shape(tmp_
     assert low < 0.9 * start  # the loss falls once the rate is useful...
     assert curve["smoothed"].iloc[-1] > 2 * low or len(curve) < 150  # ...and blows up after
     assert (tmp_path / "lr_find.png").stat().st_size > 1000
+
+
+def test_the_update_ratio_check_warns_two_decades_from_1e_3(capsys):
+    from dltricks.probes import check_update_ratio
+
+    assert check_update_ratio(1, [1e-3, 2e-3, float("nan")])["ok"] is True
+    low = check_update_ratio(1, [2e-5, 3e-5, 4e-5])
+    assert low == {"epoch": 1, "median": 3e-5, "ok": False}
+    assert "likely too low" in capsys.readouterr().out
+    assert check_update_ratio(2, [0.5, 0.9])["ok"] is False
+    assert "likely too high" in capsys.readouterr().out
+    assert check_update_ratio(0, [float("nan")])["ok"] is None

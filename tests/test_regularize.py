@@ -83,6 +83,31 @@ def sparsity_after_training(reg: Regularization) -> float:
     return (layer.weight.abs() < 1e-3).float().mean().item()
 
 
+def test_proximal_l1_soft_thresholds_after_the_step_and_makes_exact_zeros():
+    lr, lam = 0.1, 0.05
+    layer, w0, g = sgd_step(Regularization([L1(proximal=True, **{"lambda": lam})]), lr)
+    stepped = w0["weight"] - lr * g["weight"]
+    expected = stepped.sign() * (stepped.abs() - lr * lam).clamp_min(0)
+    assert torch.allclose(layer.weight, expected, atol=1e-7)
+    torch.manual_seed(0)
+    x = torch.randn(512, 20)
+    y = (x[:, :5].sum(1) > 0).long()  # 15 of the 20 inputs are noise
+    exact = {}
+    for proximal in (False, True):
+        reg = Regularization([L1(proximal=proximal, **{"lambda": 0.01})])
+        layer = nn.Linear(20, 2)
+        opt = torch.optim.SGD(layer.parameters(), lr=0.05)
+        for _ in range(1500):
+            loss = reg.add_penalty(F.cross_entropy(layer(x), y), [layer.weight])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            reg.after_step([layer.weight], 0.05)
+        exact[proximal] = (layer.weight == 0).float().mean().item()
+    assert exact[False] == 0.0  # the subgradient step never lands on 0
+    assert exact[True] > 0.3  # the noise inputs' weights are exactly 0
+
+
 def test_l1_gives_sparser_weights_than_l2_at_matched_strength():
     l1 = sparsity_after_training(Regularization([L1(**{"lambda": 0.01})]))
     l2 = sparsity_after_training(Regularization([L2(**{"lambda": 0.01})]))
@@ -122,6 +147,17 @@ def test_early_stopping_stops_after_exactly_patience_bad_evaluations(patience):
     ]
     assert stops.index(True) == 1 + patience  # epoch 2 was the best
     assert stopper.best_epoch == 2
+
+
+def test_early_stopping_on_consecutive_increases_ignores_a_plateau():
+    stopper = EarlyStopping(patience=2, mode="increases")
+    model = nn.Linear(1, 1)
+    losses = [1.0, 0.5, 0.6, 0.55, 0.55, 0.7, 0.8, 0.9]  # up, down, flat, up, up: stop at 0.8
+    stops = [stopper.update({"epoch": e, "val_loss": v}, model) for e, v in enumerate(losses, 1)]
+    assert stops.index(True) == 6 and stopper.best_epoch == 2
+    patient = EarlyStopping(patience=2)  # no improvement on 0.5 for 2 evaluations: earlier
+    stops = [patient.update({"epoch": e, "val_loss": v}, model) for e, v in enumerate(losses, 1)]
+    assert stops.index(True) == 3
 
 
 def test_early_stopping_restores_the_best_weights():

@@ -14,7 +14,7 @@ from conftest import dltricks
 
 from dltricks.probes import LAYER_COLUMNS
 from dltricks.records import MetricsWriter, write_json_atomic
-from dltricks.report.diagnosis import Thresholds, diagnose
+from dltricks.report.diagnosis import Facts, Thresholds, diagnose
 
 
 def make_run(
@@ -102,8 +102,9 @@ def tree(tmp_path) -> Path:
     # depth 20 trains well; depth 56 has high *train* error (the degradation problem)
     make_run(root, "0", depth=20, seed=0, train_err=[0.2, 0.02], val_err=[0.25, 0.04], layers=True)
     make_run(root, "1", depth=20, seed=1, train_err=[0.2, 0.04], val_err=[0.25, 0.06])
-    make_run(root, "2", depth=56, seed=0, train_err=[0.5, 0.30], val_err=[0.5, 0.32])
-    make_run(root, "3", depth=56, seed=1, train_err=[0.5, 0.20], val_err=[0.5, 0.22])
+    # ...and it has stopped falling: an optimization problem, not a short run
+    make_run(root, "2", depth=56, seed=0, train_err=[0.5, 0.29, 0.30], val_err=[0.5, 0.3, 0.32])
+    make_run(root, "3", depth=56, seed=1, train_err=[0.5, 0.21, 0.20], val_err=[0.5, 0.2, 0.22])
     make_run(
         root,
         "4",
@@ -178,7 +179,7 @@ def test_one_row_per_run_with_status_and_values(tree):
         "8": "crashed",
     }
     row = df[df["run"].astype(str) == "2"].iloc[0]
-    assert row["train_err"] == pytest.approx(0.30) and row["best_val_err"] == pytest.approx(0.32)
+    assert row["train_err"] == pytest.approx(0.30) and row["best_val_err"] == pytest.approx(0.3)
     assert row["model.depth"] == 56
     # the half-written run falls back to its whole metrics rows: the last is epoch 2
     half = df[df["run"].astype(str) == "6"].iloc[0]
@@ -214,6 +215,27 @@ def test_diagnosis_judges_train_error_first_then_the_gap():
     assert diagnose("completed", 0.01, 0.03).label == "good fit"
     assert diagnose("completed", 0.01, 0.03, Thresholds(gap=0.01)).label == "overfitting"
     assert diagnose("diverged", None, None).label == "diverged"
+
+
+def test_the_advice_names_only_the_tricks_the_run_does_not_use():
+    plain = diagnose("completed", 0.3, 0.31, facts=Facts(activation="sigmoid", optimizer="sgd"))
+    assert "relu" in plain.advice and "adam" in plain.advice and "batch norm" in plain.advice
+    used = Facts(activation="relu", optimizer="adam", norm="batch", residual=True)
+    advice = diagnose("completed", 0.3, 0.31, facts=used).advice
+    assert not any(t in advice for t in ("relu", "adam", "momentum", "batch", "residual"))
+    assert "wider or deeper model" in advice
+    over = diagnose("completed", 0.0, 0.2, facts=Facts(regularization=["dropout"])).advice
+    assert "early stopping" in over and "dropout" not in over
+
+
+def test_the_diagnosis_reads_the_runs_status_curve_and_data():
+    short = diagnose("completed", 0.4, 0.41, facts=Facts(still_falling=True))
+    assert short.label == "not trained long enough"
+    assert diagnose("interrupted", 0.4, 0.41).label == "not trained long enough"
+    noisy = Facts(regularization=["dropout"], label_noise=0.3)
+    assert diagnose("completed", 0.28, 0.34, facts=noisy).label == "fits the clean labels"
+    strong = diagnose("completed", 0.2, 0.22, facts=Facts(regularization=["l2"]))
+    assert strong.label == "regularized" and "l2" in strong.advice
 
 
 def test_out_writes_the_table_and_readable_pngs(tree, tmp_path):
@@ -283,6 +305,36 @@ def test_compare_puts_two_groups_side_by_side(tree):
     df = pd.read_csv(io.StringIO(out))
     row = df[df["metric"] == "train_err"].iloc[0]
     assert float(row["B - A"]) == pytest.approx(0.22)
+
+
+def test_compare_never_pools_runs_of_other_settings_as_seeds(tree):
+    out = report(str(tree), "--compare", "seed=0", "seed=1", "--format", "csv").stdout
+    df = pd.read_csv(io.StringIO(out))
+    # depth 20 and 56 are compared within themselves (depth 8's runs did not both end)
+    assert sorted(df["model.depth"].astype(str).unique()) == ["20", "56"]
+    row = df[(df["metric"] == "train_err") & (df["model.depth"].astype(str) == "56")].iloc[0]
+    assert float(row["B - A"]) == pytest.approx(-0.10) and "too few seeds" in row["verdict"]
+
+
+def test_welch_interval_agrees_with_welchs_t_test():
+    from scipy import stats
+
+    from dltricks.report.compare import welch_interval
+
+    a, b = [0.30, 0.32, 0.31, 0.29], [0.25, 0.27, 0.22, 0.26, 0.24]
+    low, high = welch_interval(a, b)
+    assert low < high < 0  # B clearly lower
+    p = stats.ttest_ind(b, a, equal_var=False).pvalue
+    assert p < 0.05
+    near = [0.30, 0.25, 0.33], [0.29, 0.34, 0.27]
+    low, high = welch_interval(*near)
+    assert low < 0 < high and stats.ttest_ind(near[1], near[0], equal_var=False).pvalue > 0.05
+    # the interval's half-width is t(0.975, dof) * se, dof by Welch-Satterthwaite
+    va, vb = pd.Series(a).var() / 4, pd.Series(b).var() / 5
+    dof = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 4)
+    half = stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
+    lo2, hi2 = welch_interval(a, b)
+    assert (hi2 - lo2) / 2 == pytest.approx(half)
 
 
 def test_many_paths_are_summed_up_in_the_title(tree):

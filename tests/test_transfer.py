@@ -19,10 +19,40 @@ def test_load_matching_skips_layers_whose_shape_differs():
     source = MLP((20,), 10, depth=3, width=8, activation=activations.relu(), norm=nn.Identity)
     target = MLP((20,), 5, depth=3, width=8, activation=activations.relu(), norm=nn.Identity)
     head = target.head.weight.detach().clone()
-    result = load_matching(target, source.state_dict())
+    result = load_matching(target, source.state_dict(), keep_head=True)
     assert torch.equal(target.stem[0].weight, source.stem[0].weight)
     assert torch.equal(target.head.weight, head)  # 5 classes: re-initialized, not loaded
     assert set(result["skipped"]) == {"head.weight", "head.bias"}
+
+
+def test_the_classifier_on_top_starts_anew_unless_kept():
+    relu = activations.relu()
+    source = MLP((20,), 10, depth=3, width=8, activation=relu, norm=nn.Identity)
+    target = MLP((20,), 10, depth=3, width=8, activation=relu, norm=nn.Identity)
+    fresh = target.head.weight.detach().clone()
+    result = load_matching(target, source.state_dict())
+    assert torch.equal(target.head.weight, fresh) and "head.weight" in result["skipped"]
+    assert torch.equal(target.blocks[0][0].weight, source.blocks[0][0].weight)
+    load_matching(target, source.state_dict(), keep_head=True)
+    assert torch.equal(target.head.weight, source.head.weight)
+
+
+def test_frozen_batchnorm_keeps_its_running_statistics_while_the_rest_trains():
+    from dltricks.models.layers import batch_norm
+    from dltricks.models.transfer import keep_in_eval
+
+    model = MLP((4,), 3, depth=4, width=8, activation=activations.relu(), norm=batch_norm)
+    keep_in_eval(model, freeze_first(model, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    model.train()
+    model(torch.randn(32, 4) * 5 + 3)
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith(("stem.", "blocks.0.inner."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(
+        before["blocks.0.norm.running_mean"], after["blocks.0.norm.running_mean"]
+    )
+    assert model.blocks[0].norm.training and not model.stem[1].training
 
 
 def test_freeze_first_stops_gradients_to_the_first_layers():

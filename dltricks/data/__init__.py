@@ -50,6 +50,7 @@ def build(
     *,
     name: str,
     preprocess: str = "none",
+    pca_dims: int | None = None,
     val_fraction: float = 0.1,
     split_seed: int = 0,
     device: torch.device | str = "cpu",
@@ -68,8 +69,8 @@ def build(
         return Split(xt, torch.as_tensor(ys, dtype=torch.int64).to(device))
 
     train, val, test = tensors(x, y), tensors(x_val, y_val), tensors(a.x_test, a.y_test)
-    transform = fit_preprocess(preprocess, train.x)  # statistics from train only
+    transform = fit_preprocess(preprocess, train.x, pca_dims)  # statistics from train only
     for split in (train, val, test):
         split.x = transform(split.x)
     classes = int(max(y.max(), a.y_test.max())) + 1
-    return Data(train, val, test, tuple(x.shape[1:]), classes, name)
+    return Data(train, val, test, tuple(train.x.shape[1:]), classes, name)

@@ -11,11 +11,19 @@ from torch import nn
 from dltricks.models.init import WEIGHT_LAYERS
 
 
-def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-    """Copy every tensor of `state` whose name and shape match into `model`; the rest keep
-    their fresh initialization (e.g. an output layer for another number of classes)."""
+def load_matching(
+    model: nn.Module, state: dict[str, torch.Tensor], keep_head: bool = False
+) -> dict[str, list[str]]:
+    """Copy every tensor of `state` whose name and shape match into `model`, but for the
+    classifier on top (the last weight layer), which is trained anew for the new task as
+    note 004 does, unless keep_head; the rest keep their fresh initialization."""
     own = model.state_dict()
-    loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    head = None if keep_head else f"{head_of(model)}."
+    loaded = [
+        k
+        for k, v in state.items()
+        if k in own and own[k].shape == v.shape and not (head and k.startswith(head))
+    ]
     skipped = sorted(set(own) - set(loaded))
     model.load_state_dict({**own, **{k: state[k] for k in loaded}})
     return {"loaded": loaded, "skipped": skipped}
@@ -23,6 +31,28 @@ def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str,
 
 def weight_layer_count(model: nn.Module) -> int:
     return sum(isinstance(m, WEIGHT_LAYERS) for m in model.modules())
+
+
+def head_of(model: nn.Module) -> str:
+    """The classifier on top: the last weight layer, in the order they are defined."""
+    return [n for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)][-1]
+
+
+def keep_in_eval(model: nn.Module, names: list[str]) -> None:
+    """Frozen layers are a fixed feature extractor: a normalization layer among them keeps
+    its running statistics (eval mode) while the rest of the model trains."""
+    frozen = [m for n, m in model.named_modules() if n in set(names)]
+    if not frozen:
+        return
+    train = model.train  # the model's own (a class may define it)
+
+    def train_the_rest(mode: bool = True) -> nn.Module:
+        train(mode)
+        for module in frozen:
+            module.eval()
+        return model
+
+    model.train = train_the_rest  # type: ignore[method-assign]
 
 
 def freeze_first(model: nn.Module, k: int) -> list[str]:

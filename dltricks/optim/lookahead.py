@@ -18,6 +18,7 @@ class Lookahead:
 
     def __init__(self, base: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5) -> None:
         self.base, self.k, self.alpha = base, k, alpha
+        self.base_step = base.step  # torch_compat.eager_step may put the unwrapped step here
         self.param_groups = base.param_groups
         self.steps = 0
         self.slow = [p.detach().clone() for p in self._params()]
@@ -30,7 +31,7 @@ class Lookahead:
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = self.base.step(closure)
+        loss = self.base_step(closure)
         self.steps += 1
         if self.steps % self.k == 0:
             fast = self._params()

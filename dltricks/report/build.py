@@ -13,7 +13,7 @@ import pandas as pd
 
 from dltricks.errors import BadInput
 from dltricks.report import compare, table
-from dltricks.report.diagnosis import Thresholds, diagnose
+from dltricks.report.diagnosis import Facts, Thresholds, diagnose
 from dltricks.report.runs import find_runs, load_run
 
 OUTPUTS = Path("outputs")
@@ -74,7 +74,7 @@ def build_report(req: Request) -> Report:
         shown = compare.compare(df, rows, req.compare, req.metrics)
         report = Report(title, shown, None, [])
     else:
-        report = summarize(df, run_dirs, req)
+        report = summarize(df, rows, run_dirs, req)
         report.title = title
         if req.x:
             report.sensitivity = Sensitivity(req.x, req.by, req.metrics)
@@ -86,7 +86,7 @@ def build_report(req: Request) -> Report:
     return report
 
 
-def summarize(df: pd.DataFrame, run_dirs: list[Path], req: Request) -> Report:
+def summarize(df: pd.DataFrame, rows: list[dict], run_dirs: list[Path], req: Request) -> Report:
     """The table, its numbers, the diagnosis notes and the plot groups, for runs or groups."""
     by, metrics = req.by, req.metrics
     for key in by:
@@ -101,10 +101,12 @@ def summarize(df: pd.DataFrame, run_dirs: list[Path], req: Request) -> Report:
         names = [_label(by, tuple(r)) for r in numbers[by].to_numpy()]
         members = ([run_dirs[i] for i in idx] for idx in _indices(df, by).values())
         groups = dict(zip(names, members, strict=True))
+        facts = [merged([rows[i]["facts"] for i in idx]) for idx in _indices(df, by).values()]
         judged = zip(
             numbers["statuses"].map(_worst),
             numbers["train_err_mean"],
             numbers["val_err_mean"],
+            facts,
             strict=True,
         )
     else:
@@ -116,13 +118,33 @@ def summarize(df: pd.DataFrame, run_dirs: list[Path], req: Request) -> Report:
             _label(keys, tuple(r)) or run: [d]
             for r, run, d in zip(df[keys].to_numpy(), df["run"], run_dirs, strict=True)
         }
-        judged = zip(df["status"], df["train_err"], df["val_err"], strict=True)
-    verdicts = [diagnose(status, tr, va, req.limits) for status, tr, va in judged]
+        facts = [r["facts"] for r in rows]
+        judged = zip(df["status"], df["train_err"], df["val_err"], facts, strict=True)
+    verdicts = [diagnose(status, tr, va, req.limits, f) for status, tr, va, f in judged]
     shown["diagnosis"] = [v.label for v in verdicts]
     notes = [f"{name}: {v.advice}" for name, v in zip(names, verdicts, strict=True)]
     if req.sort:
         shown = _sorted(shown, numbers, req.sort, by)
     return Report("", shown, numbers, notes, groups)
+
+
+def merged(facts: list[Facts]) -> Facts:
+    """A group's facts: an option where all its runs agree on it; still falling where most
+    runs' curves were."""
+
+    def shared(name: str):
+        values = [getattr(f, name) for f in facts]
+        return values[0] if all(v == values[0] for v in values) else None
+
+    return Facts(
+        activation=shared("activation"),
+        optimizer=shared("optimizer"),
+        norm=shared("norm"),
+        residual=shared("residual"),
+        regularization=shared("regularization") or [],
+        label_noise=shared("label_noise") or 0.0,
+        still_falling=2 * sum(f.still_falling for f in facts) > len(facts),
+    )
 
 
 def _worst(statuses: str) -> str:

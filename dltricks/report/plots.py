@@ -52,6 +52,7 @@ def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS
     for ax, col in zip(axes, panels, strict=True):
         ax.set_title(col.replace("_", " "))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_integers())  # epochs are whole: no 2.5
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss" if loss else "error")
     if loss:
@@ -133,6 +134,12 @@ def _positions(values: pd.Series) -> tuple[pd.Series, XAxis]:
     return numeric, XAxis(ticks, log, False)
 
 
+def _integers():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _style(i: int) -> dict:
     """Line i's look: ten colours, then the same colours dashed, then dotted."""
     return {"color": f"C{i % 10}", "linestyle": ("-", "--", ":")[i // 10 % 3], "marker": "o"}
@@ -157,15 +164,17 @@ def learning_rate(groups: Groups, path: Path) -> Path | None:
     """The learning rate used at each evaluation, against the update step."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    drawn = False
+    rates = []
     for label, runs in groups.items():
         df = read_table(runs[0] / "metrics.csv")
         if not df.empty:
             ax.plot(df["step"], df["lr"], marker=".", label=label)
-            drawn = True
-    if not drawn:
+            rates += [r for r in df["lr"] if r > 0]
+    if not rates:
         plt.close(fig)
         return None
+    if max(rates) >= 10 * min(rates):  # a decay over decades: equal steps, equal distances
+        ax.set_yscale("log")
     ax.set(xlabel="step", ylabel="learning rate", title="learning rate")
     ax.grid(alpha=0.3)
     _legend(fig, ax)

@@ -85,11 +85,12 @@ def render(
     """The table, the notes, then each further table of `sections` under its heading
     (csv and json hold one table: their sections are written as files of their own)."""
     sections = {k: numbers_shown(v) for k, v in (sections or {}).items()}
-    if fmt == "markdown":
+    if fmt == "markdown":  # the figures beside it, linked by their file name
         return (
             f"# {md_text(title)}\n\n{markdown(df)}\n"
             + "".join(f"- {md_text(n)}\n" for n in notes)
             + "".join(f"\n## {k}\n\n{markdown(v)}" for k, v in sections.items())
+            + "".join(f"\n![{p.stem}]({p.name})\n" for p in images)
         )
     if fmt == "csv":
         return df.to_csv(index=False)

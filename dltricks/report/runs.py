@@ -22,6 +22,7 @@ from dltricks.records import (
     read_csv_rows,
     summary_problems,
 )
+from dltricks.report.diagnosis import Facts
 
 # summary.json's numbers a report can show, beside the final and best metrics
 SUMMARY_NUMBERS = (
@@ -33,6 +34,7 @@ SUMMARY_NUMBERS = (
     "seed",
     "diverged_at_step",
     "sparsity",
+    "zero_weights",
 )
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when present
 
@@ -54,8 +56,9 @@ def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     """One run as a flat dict: status, choices, overrides, final and best metrics, warnings;
     with a target, steps_to_target: the first step where val_err <= target."""
     row: dict[str, Any] = {"run": clean(str(run_dir)), "warnings": []}
+    curve = read_metrics(run_dir, row["warnings"])
     if target is not None:
-        reached = [r["step"] for r in read_metrics(run_dir) if (r.get("val_err") or 1) <= target]
+        reached = [r["step"] for r in curve if (r.get("val_err") or 1) <= target]
         row["steps_to_target"] = reached[0] if reached else None
     summary = _read_summary(run_dir, row["warnings"])
     row["config"] = clean(_read_config(run_dir))
@@ -65,7 +68,7 @@ def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     final = summary.get("final") or {}
     best = summary.get("best") or {}
     if not final:
-        final = _last_metrics(run_dir, row["warnings"])
+        final = curve[-1] if curve else {}
     for key in EVALUATED:
         row[key] = _float(final.get(key))
     for key in BEST:
@@ -73,7 +76,29 @@ def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     for key in (*SUMMARY_NUMBERS, "error", "name"):
         row[key] = summary.get(key)
     row["warnings"] += _checks(summary)
+    row["facts"] = facts_of(row["choices"], row["config"], curve)
     return row
+
+
+def facts_of(choices: dict[str, Any], config: dict[str, Any], curve: list[dict]) -> Facts:
+    """What the diagnosis needs to know of a run: its options and how its curve ended."""
+    errors = [r["train_err"] for r in curve if r.get("train_err") is not None]
+    falling = len(errors) >= 2 and errors[-1] < 0.9 * min(errors[:-1])
+    noise = config.get("data.load.label_noise")
+    regularization = choices.get("regularization")
+    return Facts(
+        activation=_text(choices.get("activation")),
+        optimizer=_text(choices.get("optimizer")),
+        norm=_text(choices.get("norm")),
+        residual=config.get("model.residual") is True,
+        regularization=list(regularization) if isinstance(regularization, list) else [],
+        label_noise=float(noise) if isinstance(noise, int | float) else 0.0,
+        still_falling=falling,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _checks(summary: dict[str, Any]) -> list[str]:
@@ -84,6 +109,12 @@ def _checks(summary: dict[str, Any]) -> list[str]:
         notes.append(
             f"initial loss {sanity['initial_loss']:.3f} is far from "
             f"ln C = {sanity['expected_loss']:.3f}: check the init scale"
+        )
+    ratio = summary.get("update_ratio") or {}
+    if ratio.get("ok") is False and _numbers(ratio, "median"):
+        notes.append(
+            f"median update/weight ratio {ratio['median']:.2g} at epoch {ratio.get('epoch')}: "
+            "far from ~1e-3 (check the learning rate)"
         )
     overfit = summary.get("overfit") or {}
     if (
@@ -165,11 +196,6 @@ def _alive(summary: dict[str, Any]) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _last_metrics(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
-    rows = read_metrics(run_dir, warnings)
-    return rows[-1] if rows else {}
 
 
 def read_metrics(run_dir: Path, warnings: list[str] | None = None) -> list[dict[str, Any]]:

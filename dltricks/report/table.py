@@ -76,6 +76,11 @@ def as_text(column: pd.Series) -> pd.Series:
 RESULTS = ("completed", "early_stopped", "diverged")  # how a run can end with a result
 
 
+def as_text_rows(df: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Each row's values of `keys`, as text, joined into one string (a grouping label)."""
+    return df[keys].apply(as_text).agg("\x1f".join, axis=1)
+
+
 def group(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
     """Aggregate runs that share the `by` values (seeds, typically): mean, std and n of
     each metric over the runs that ended with a result (an interrupted or failed run's last
