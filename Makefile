@@ -67,10 +67,10 @@ EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimiz
 	schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
-experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~11 min on 2 cores)
+experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~25 min on 2 cores)
 
 # The README's figures: experiment/figure of its report, copied to docs/<experiment>.png
-FIGURES := degradation/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
+FIGURES := degradation/curves degradation_mlp/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
 	optimizers/sensitivity optimizers/default_lr/loss regularization/sensitivity \
 	batchnorm/sensitivity schedules/curves mnist1d_table/curves transfer/curves
 .PHONY: figures
@@ -109,9 +109,10 @@ optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
 	$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
 	$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
-	$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 $(ARGS)
+	$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 \
+		regularization.l1.proximal=true $(ARGS)
 	$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
-	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,test_err,sparsity \
+	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,test_err,sparsity,zero_weights \
 		--x regularization --out $(EXP)/$@/report
 
 batchnorm: $(STAMP) ## with and without BN across learning rates and inits
