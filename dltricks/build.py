@@ -32,6 +32,7 @@ from dltricks.optim import schedules
 from dltricks.regularize import Regularization, Regularizer
 from dltricks.settings import Loop, loop_settings, lr_schedule
 from dltricks.targets import instantiate
+from dltricks.trackers import Trackers
 
 PROBE_BATCH = 256  # training examples the probes and sanity checks look at
 
@@ -58,6 +59,7 @@ class Parts:
     scaler: torch.amp.GradScaler
     step: Any  # the optimizer's update (through the scaler for fp16; see torch_compat.py)
     probes: probes.Probes | probes.NoProbes
+    trackers: Trackers  # logger=...: TensorBoard, MLflow
     facts: dict[str, Any]  # what summary.json records of the run as built
     config_yaml: str  # the config, as a checkpoint keeps it
 
@@ -129,6 +131,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
             if t.probes
             else probes.NoProbes()
         ),
+        trackers=Trackers([instantiate(node) for node in cfg.logger.values()]),
         facts={
             "name": cfg.name,
             "seed": cfg.seed,

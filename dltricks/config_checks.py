@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dltricks import rules, targets
+from dltricks import extras, rules, targets
 from dltricks.errors import ConfigError
 
 _MISSING = object()
@@ -31,6 +31,9 @@ def first_lines(err: BaseException, n: int = 3) -> str:
     missing = re.search(r"Could not find '(.+)/([^/']+)'\s+Available options in '\1':", message)
     if missing:
         group, name = missing.groups()
+        needs = extras.missing(group, name)  # an option of an extra not installed
+        if needs:
+            return needs
         rest = message[missing.end() :].split("\n\n")[0]
         valid = re.findall(r"^\t(\S+)\s*$", rest, re.M)
         return f"{group}={name}: no such option in group '{group}'. Valid options: " + ", ".join(
@@ -62,6 +65,10 @@ def validate(cfg: DictConfig, base: DictConfig) -> None:
     """Check a composed config: keys and types against `base` (the same choices, no value
     overrides), the value ranges in RULES, and every `_target_` against ALLOWED_TARGETS."""
     resolve(cfg)
+    for tracker in cfg.get("logger") or {}:  # installed, or the extra named up front
+        needs = extras.missing("logger", str(tracker))
+        if needs:
+            raise ConfigError(needs)
     check_types(cfg, base)
     rules.check_values(cfg, leaves(cfg))
     targets.check_targets(cfg)

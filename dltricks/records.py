@@ -82,6 +82,7 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "samples_per_s": (*_NUM, *_NONE),
     "pid": _INT,
     "host": _STR,
+    "slurm_job": _STR,
     "name": _STR,
     "error": _STR,
     "sparsity": (*_NUM, *_NONE),

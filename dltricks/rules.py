@@ -146,6 +146,16 @@ RULES: list[Rule] = [
     ("regularization.augment.shift", _int_at_least(0), "an integer >= 0"),
     ("regularization.weight_noise.std", _non_negative, "a number >= 0"),
     ("regularization.adversarial.eps", _non_negative, "a number >= 0"),
+    (
+        "logger.mlflow.tracking_uri",
+        lambda x: bool(re.match(r"(sqlite|file|https?|postgresql|mysql|mssql|databricks)[+:]", x)),
+        "an MLflow store URI: sqlite:///path.db, file:///dir, http(s)://host, postgresql://...",
+    ),
+    (
+        "logger.tensorboard.log_dir",
+        lambda x: bool(x) and not x.startswith("/") and ".." not in x.split("/"),
+        "a folder in the run dir (relative, no ..)",
+    ),
     ("schedule.curve.final", lambda x: _num(x) and 0 <= x <= 1, "a number in [0, 1]"),
     ("schedule.curve.every", _unit, "a fraction of training in (0, 1]"),
     ("schedule.curve.gamma", _unit, "a factor in (0, 1]"),

@@ -58,6 +58,14 @@ def new_summary(job: Job, facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scheduler_job() -> dict[str, str]:
+    """The SLURM job this run is (as squeue, sacct and scontrol name it: 12_0 for a task of
+    an array), so a sweep's job dir leads to its cluster job; {} outside SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+    return {"slurm_job": job} if job else {}
+
+
 def versions() -> dict[str, str]:
     import hydra
     import numpy
@@ -77,14 +85,22 @@ class RunRecord:
     loop sets `record.status` (diverged, early_stopped) and calls `record.end(...)` with the
     final metrics; on the way out the summary is written, whatever ended the run."""
 
-    def __init__(self, job: Job, p: Parts, position: Position, start: float, **extra: Any) -> None:
+    def __init__(
+        self, job: Job, p: Parts, position: Position, start: float, columns: list[str], **extra: Any
+    ) -> None:
         self.job, self.position, self.start = job, position, start
         self.path = job.run_dir / records.SUMMARY
+        self.metrics = records.MetricsWriter(
+            job.run_dir / records.METRICS, columns, fresh=not p.loop.resume
+        )
+        self.trackers, self.resume_step = p.trackers, position.step if p.loop.resume else None
+        self.params = _params(p.config_yaml, job.choices)
         self.status = "completed"
         self.final: dict[str, Any] | None = None
         self.summary = self._earlier(p.facts) if p.loop.resume else new_summary(job, p.facts)
         self.wall_before = float(self.summary.get("wall_s") or 0.0)  # earlier sessions
         self.summary.update(extra, status="running", pid=os.getpid(), host=socket.gethostname())
+        self.summary.update(scheduler_job())
         if p.loop.resume:
             resumed = {"epoch": position.epoch, "batch": position.batch, "step": position.step}
             self.summary.setdefault("resumed", []).append(resumed)
@@ -104,6 +120,10 @@ class RunRecord:
 
     def __enter__(self) -> RunRecord:
         self.summary["setup_s"] = time.perf_counter() - self.start  # before step 1
+        run_dir = self.job.run_dir
+        started = self.trackers.start(run_dir, self.summary, self.params, self.resume_step)
+        if started:
+            self.summary["trackers"] = {**(self.summary.get("trackers") or {}), **started}
         records.write_json_atomic(self.path, self.summary)
         print(self.intro, flush=True)
         tricks, choices = self.summary.get("tricks") or {}, self.summary.get("choices") or {}
@@ -111,6 +131,16 @@ class RunRecord:
             picked = f"{trick}={choices.get(trick, '...')}"
             print(f"dltricks: note: the model makes no {trick} layer: {picked} has no effect")
         return self
+
+    def write(self, row: dict[str, Any]) -> None:
+        """An evaluation: a row of metrics.csv (flushed, synced), and to the trackers."""
+        self.metrics.write(row)
+        self.metrics.sync()
+        self.trackers.log(row, row["step"])
+
+    def layers(self, rows: list[dict[str, Any]]) -> None:
+        """The probes' per-layer rows (already in layers.csv), to the trackers."""
+        self.trackers.layers(rows)
 
     def end(self, final: dict[str, Any] | None, **results: Any) -> None:
         """The run trained to its end: its final metrics and what else it measured."""
@@ -138,12 +168,22 @@ class RunRecord:
             wall_s=self.wall_before + time.perf_counter() - self.start,
             samples_per_s=at.seen / max(at.train_seconds, 1e-9),
         )
+        self.metrics.close()
         try:  # a full disk must not hide the error that ended the run
             records.write_json_atomic(self.path, self.summary)
         except OSError as write_err:
             say(f"cannot write {self.path}: {write_err.strerror}")
+        self.trackers.finish(self.summary, self.job.run_dir)
         if err is None:
             print(console.result_line(self.summary, self.job.run_dir), flush=True)
+
+
+def _params(config_yaml: str, choices: dict[str, Any]) -> dict[str, Any]:
+    """What a tracker records as the run's parameters: the options picked, every key."""
+    import yaml
+
+    picked = {f"option.{g}": "+".join(v) if isinstance(v, list) else v for g, v in choices.items()}
+    return {**picked, **records.flatten(yaml.safe_load(config_yaml) or {})}
 
 
 def record_failure(job: Job, error: str, overwrite: bool = True) -> None:

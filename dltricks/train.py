@@ -37,13 +37,12 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     checks = {} if loop.resume else {"sanity": sanity.before_training(p)}
     columns = records.METRIC_COLUMNS + list(optim.stats(p.optimizer))  # SWATS adds its own
     with (
-        RunRecord(job, p, at, start, **checks) as record,
+        RunRecord(job, p, at, start, columns, **checks) as record,
         p.probes,
-        records.MetricsWriter(run_dir / records.METRICS, columns, fresh=not loop.resume) as metrics,
         console.Progress(loop.epochs, p.batches) as progress,
     ):
-        if not loop.resume and p.probes.due(0):
-            p.probes.measure(0, 0)  # the network at initialization (cs231n's init table)
+        if not loop.resume and p.probes.due(0):  # the network at initialization (cs231n)
+            record.layers(p.probes.measure(0, 0))
         for epoch in range(at.epoch, loop.epochs + 1):
             epoch_start = time.perf_counter()
             running_loss = train_epoch(p, at, stop, progress, run_dir)
@@ -60,10 +59,10 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
                     "samples_per_s": at.seen / max(at.train_seconds, 1e-9),
                     **optim.stats(p.optimizer),
                 }
-                metrics.write(row)
+                record.write(row)  # metrics.csv, and the trackers (logger=...)
                 progress.evaluation(row)
                 if p.probes.due(epoch):
-                    p.probes.measure(epoch, at.step)
+                    record.layers(p.probes.measure(epoch, at.step))
                 if not math.isfinite(row["train_loss"] + running_loss):
                     record.status, record.summary["diverged_at_step"] = "diverged", at.step
                     break

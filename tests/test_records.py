@@ -19,7 +19,7 @@ def test_rows_are_appended_whole_and_round_trip_exactly(tmp_path):
         w.write({"epoch": 2, "train_loss": 1 / 3})
     text = path.read_text()
     assert text.endswith("\n") and text.count("epoch,step") == 1
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, float_precision="round_trip")  # pandas 2 default parser: inexact
     assert list(df.columns) == METRIC_COLUMNS
     assert df["train_loss"].tolist() == [value, 1 / 3]
     assert math.isnan(df["val_err"][0])  # missing values are empty cells

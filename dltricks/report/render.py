@@ -3,11 +3,12 @@ self-contained page with the plots inlined)."""
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
 import pandas as pd
+
+from dltricks.report import page
 
 FORMATS = ("table", "markdown", "csv", "html", "json")
 SUFFIX = {"table": "txt", "markdown": "md", "csv": "csv", "html": "html", "json": "json"}
@@ -42,38 +43,6 @@ def rich_table(df: pd.DataFrame, title: str) -> str:
     return capture.get()
 
 
-def page(
-    df: pd.DataFrame,
-    title: str,
-    notes: list[str],
-    images: list[Path],
-    sections: dict[str, pd.DataFrame],
-) -> str:
-    """One HTML file with everything inlined: it can be mailed or opened offline."""
-    figures = "\n".join(
-        f'<figure><img alt="{html.escape(p.stem)}" '
-        f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"/>'
-        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
-        for p in images
-    )
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    tables = "".join(
-        f"<h2>{html.escape(k)}</h2>\n{v.to_html(index=False, escape=True, border=0)}"
-        for k, v in sections.items()
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%}}</style>
-</head><body><h1>{html.escape(title)}</h1>
-{df.to_html(index=False, escape=True, border=0)}
-<h2>Diagnosis and warnings</h2><ul>{items}</ul>
-{tables}
-{figures}
-</body></html>
-"""
-
-
 def render(
     df: pd.DataFrame,
     fmt: str,
@@ -97,7 +66,7 @@ def render(
     if fmt == "json":
         return df.to_json(orient="records", indent=2) + "\n"
     if fmt == "html":
-        return page(df, title, notes, list(images), sections)
+        return page.page(df, title, notes, list(images), sections)
     return (
         rich_table(df, title)
         + "".join(f"{n}\n" for n in notes)
