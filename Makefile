@@ -13,12 +13,12 @@ ARGS ?=
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev,sweep,search]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev,sweep,search,track,ray]'
 	touch $(STAMP)
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9_-]+:.*## / {printf "  make %-19s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
 install: $(STAMP) ## create .venv and install dltricks with its dev tools
@@ -32,8 +32,28 @@ test: $(STAMP) ## run the fast tests (on every core: pytest-xdist), the 10 slowe
 	$(BIN)/python -m pytest -q -n auto --durations=10 $(ARGS)
 
 .PHONY: test-all
-test-all: $(STAMP) ## run every test, the slow ones too
-	$(BIN)/python -m pytest -q -n auto --durations=10 -m "" $(ARGS)
+test-all: $(STAMP) ## run every test, the slow ones too (not the cluster ones)
+	$(BIN)/python -m pytest -q -n auto --durations=10 -m "not cluster" $(ARGS)
+
+.PHONY: test-cluster
+test-cluster: $(STAMP) ## the sweeps on real engines: SLURM (as root), Ray, a shared Optuna study
+	$(BIN)/python -m pytest -q --durations=0 -m cluster $(ARGS)
+
+# ---------------------------------------------------------------- engines
+.PHONY: slurm-up slurm-down ray-up ray-down
+slurm-up: ## a one-node SLURM cluster here, partition `local` (Debian's slurm-wlm; as root)
+	@cluster/slurm.sh up
+
+slurm-down: ## stop it: no daemon, job or state left
+	@cluster/slurm.sh down
+
+RAY_PORT ?= 6379
+ray-up: $(STAMP) ## a local Ray head node on 127.0.0.1; sweeps join it with RAY_ADDRESS=auto
+	$(BIN)/ray start --head --node-ip-address=127.0.0.1 --port=$(RAY_PORT) \
+		--include-dashboard=false --disable-usage-stats
+
+ray-down: $(STAMP) ## stop every Ray process of this machine
+	$(BIN)/ray stop --force
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
@@ -67,7 +87,7 @@ EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimiz
 	schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
-experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~25 min on 2 cores)
+experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~30 min on 2 cores)
 
 # The README's figures: experiment/figure of its report, copied to docs/<experiment>.png
 FIGURES := degradation/curves degradation_mlp/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
@@ -109,7 +129,7 @@ optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
 	$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
 	$(DLT) train -m experiment=regularization regularization=[l2] regularization.l2.lambda=0.01 $(ARGS)
-	$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.0003 \
+	$(DLT) train -m experiment=regularization regularization=[l1] regularization.l1.lambda=0.3 \
 		regularization.l1.proximal=true $(ARGS)
 	$(DLT) train -m experiment=regularization regularization=[augment] regularization.augment.noise_std=1.0 $(ARGS)
 	$(DLT) report $(EXP)/$@ --by regularization --metric train_err,test_err,sparsity,zero_weights \

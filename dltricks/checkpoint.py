@@ -238,17 +238,24 @@ def check_same_config(saved_yaml: Any, config_yaml: str) -> None:
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived: the run saved a checkpoint and stops (exit 128 + signal)."""
+    """A stop signal arrived: the run saved a checkpoint and stops (exit 128 + signal)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
+# Ctrl-C; kill, SLURM's preemption and `scontrol requeue`; SLURM's warning before the time
+# limit (submitit's --signal=USR2@signal_delay_s)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+
+
 class StopRequest:
-    """While active, SIGINT and SIGTERM set `signum` instead of killing the process, so the
+    """While active, the STOP_SIGNALS set `signum` instead of killing the process, so the
     loop can save a checkpoint at the next batch; a second SIGINT stops at once. Only the
-    command line's job enters one: a library call or a test keeps its own handlers."""
+    command line's job enters one: a library call or a test keeps its own handlers.
+    `pass_on` hands the signal, once the checkpoint is saved, to the handler that was there
+    before (submitit's for SIGUSR2: it requeues the job, which then resumes)."""
 
     def __init__(self) -> None:
         self.signum = 0
@@ -261,9 +268,15 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in STOP_SIGNALS:
                 self._old[s] = signal.signal(s, self._handler)
         return self
+
+    def pass_on(self, signum: int) -> None:
+        """Call the handler this one replaced for `signum`, if it was a Python function."""
+        old = self._old.get(signum)
+        if callable(old) and signum != signal.SIGINT:
+            old(signum, None)
 
     def __exit__(self, *exc: object) -> None:
         for s, old in self._old.items():

@@ -8,9 +8,9 @@ and checked here, so bad input ends with one message and exit code 2, before any
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,11 +80,20 @@ def train_command(args: list[str]) -> int:
 
 
 def _train(args: list[str]) -> int:
+    import warnings
+
     from dltricks import hydra_compat, lock, plugins
 
+    # conf/hydra/launcher/ray.yaml replaces the Ray plugin's option of the same name on
+    # purpose (see its comment); Hydra checks it against the plugin's schema, and says so
+    warnings.filterwarnings("ignore", message="\n'hydra/launcher/ray' is validated against")
     parsed = hydra_compat.parse_args(args)
     claimed = sweep_dir = None
+    pinned: list[str] = []
     try:
+        wrong = hydra_compat.flags_error(parsed)
+        if wrong:
+            raise BadInput(wrong)
         if parsed.config_dir:
             plugins.add_config_dir(Path(parsed.config_dir))
         if parsed.help:
@@ -97,18 +106,22 @@ def _train(args: list[str]) -> int:
             print(install_script(install[0].split("=", 1)[1]), end="")
             return EXIT_OK
         if not (parsed.hydra_help or parsed.info or parsed.shell_completion):
-            sweep_dir = check_command_line(parsed.overrides, multirun=parsed.multirun)
+            sweep_dir, pinned = check_command_line(parsed.overrides, multirun=parsed.multirun)
             if parsed.cfg:
                 sweep_dir = None  # Hydra prints the config, runs nothing
             else:
-                claimed = claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
+                claimed = lock.claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
     except BadInput as err:
         return bad_input(str(err))
-    if sweep_dir is not None:
-        args = [*args, f"hydra.sweep.dir={sweep_dir}"]  # fixed now: tallied below
+    ours = []
+    if sweep_dir is not None:  # fixed now, tallied below; absolute for a job that runs
+        # elsewhere (a Ray worker's cwd is where its cluster started)
+        ours = [f"hydra.sweep.dir={sweep_dir.resolve()}", *pinned]
     extra = plugins.search_path()  # the plugins' and --config-dir's option files
     if extra and not any(a.startswith("hydra.searchpath=") for a in args):
-        args = [*args, f"hydra.searchpath=[{','.join(extra)}]"]
+        ours.append(f"hydra.searchpath=[{','.join(extra)}]")
+    args = hydra_compat.with_overrides(args, parsed.overrides, ours)
+    started = time.time()
     try:
         run_hydra_app(args)
     finally:
@@ -118,7 +131,7 @@ def _train(args: list[str]) -> int:
         return EXIT_OK
     from dltricks import sweep
 
-    line, ok = sweep.tally_line(sweep_dir)
+    line, ok = sweep.tally_line(sweep_dir, since=started)
     print(line, flush=True)
     return EXIT_OK if ok else EXIT_INTERNAL
 
@@ -145,56 +158,22 @@ def train_help(overrides: list[str]) -> str:
     return "\n".join([*lines, OmegaConf.to_yaml(cfg), help_cfg["footer"]])
 
 
-def check_command_line(overrides: list[str], multirun: bool) -> Path | None:
+def check_command_line(overrides: list[str], multirun: bool) -> tuple[Path | None, list[str]]:
     """Compose and check the config of every job the command line would start, and Hydra's
-    own node; for a sweep, the sweep dir (resolved now)."""
+    own node; for a sweep, the sweep dir (resolved now) and what the sweep adds to Hydra's
+    overrides (sweep.sweeper_overrides)."""
     from dltricks import config, sweep
 
     if not multirun:
         config.load_with_hydra(overrides)
-        return None
-    hydra_overrides = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
-    _, hydra = config.load_with_hydra(hydra_overrides)
+        return None, []
+    # Hydra's node as Hydra composes it for a sweep: every override but the swept ones (a
+    # preset, experiment=degradation, may set hydra.sweep.dir)
+    _, hydra = config.load_with_hydra([o for o in overrides if not sweep.is_swept(o)])
     for job in sweep.checked_jobs(overrides, hydra):
         config.load(job)
-    return Path(str(hydra.sweep.dir))
-
-
-def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> Path | None:
-    """The run (or sweep) dir must be writable and nobody else's: say so now, not in a
-    Hydra traceback; hold its lock (lock.py) before Hydra writes anything there. The dir
-    locked (None for a new timestamped one, which its job locks)."""
-    from dltricks import lock, records
-    from dltricks.config import ConfigError
-
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
-    folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
-    folder = sweep_dir or folder
-    name = f"{key}={folder}" if given or sweep_dir else f"the output folder {folder.resolve()}"
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(20, "not a directory")
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".dltricks-write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(
-            f"{name}: cannot write there ({err.strerror}); pick another with {key}=DIR"
-        ) from None
-    if not (given or sweep_dir):
-        return None  # a new timestamped dir: the job locks it
-    lock.hold(folder, key)  # one writer at a time: until the run ends
-    resuming = any(o.startswith("trainer.resume=") for o in overrides)
-    holds_run = any((folder / f).exists() for f in (records.SUMMARY, records.METRICS))
-    if given and not multirun and holds_run and not resuming:
-        lock.release(folder)
-        raise ConfigError(
-            f"hydra.run.dir={folder}: already holds a run; continue it with "
-            f"`dltricks resume {folder}` or pick another dir"
-        )
-    return folder
+    sweep.open_study(hydra)
+    return Path(str(hydra.sweep.dir)), sweep.sweeper_overrides(hydra, overrides)
 
 
 def run_hydra_app(args: list[str]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dltricks import config_checks as checks
-from dltricks import plugins, targets
+from dltricks import extras, plugins, targets
 from dltricks.errors import ConfigError
 
 CONFIG_MODULE = "dltricks.conf"  # conf/, packaged with the code
@@ -153,6 +153,10 @@ def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
     cfg = with_values(composed, overrides) if plain else compose(overrides, with_hydra)
     hydra = cfg.hydra if with_hydra else None
     if hydra is not None:
+        for group in ("hydra/launcher", "hydra/sweeper"):  # its plugin installed?
+            needs = extras.missing(group, str(hydra.runtime.choices.get(group)))
+            if needs:
+                raise ConfigError(needs)
         targets.check_hydra(OmegaConf.to_container(hydra, resolve=False))
         cfg = _without_hydra(cfg)
     checks.validate(cfg, base)

@@ -57,12 +57,16 @@ def cpu_threads(requested: int | None) -> int:
     other processes are running on now: torch's threads spin while they wait for each other,
     so on a shared machine more threads than free cores fight for them (a 30-70x slowdown
     was seen on 2 busy cores). The run queue is read from /proc/loadavg where there is one.
-    OMP_NUM_THREADS, when set, is the user's choice and is kept."""
+    OMP_NUM_THREADS, when set, is the user's (or Ray's, per task) choice and is kept; a SLURM
+    job uses at most the CPUs it was given (SLURM_CPUS_PER_TASK)."""
     if requested:
         return requested
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's own choice, torch's way
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    allocated = os.environ.get("SLURM_CPUS_PER_TASK", "")  # SLURM's grant, bound or not
+    if allocated.isdigit():
+        cpus = min(cpus or 1, int(allocated))
     return max(1, (cpus or 1) - others_running())
 
 

@@ -20,6 +20,26 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return get_args_parser().parse_args(args)
 
 
+def flags_error(parsed: argparse.Namespace) -> str | None:
+    """What Hydra would raise (as a traceback) for flags that do not go together."""
+    modes = [
+        name
+        for name, on in [
+            ("--run", parsed.run),
+            ("--multirun (-m)", parsed.multirun),
+            ("--cfg", parsed.cfg is not None),
+            ("--info", parsed.info is not None),
+            ("--shell-completion (-sc)", parsed.shell_completion),
+        ]
+        if on
+    ]
+    if len(modes) > 1:
+        return f"{' and '.join(modes)} do not go together: give one of them"
+    if parsed.resolve and parsed.cfg is None and not parsed.help:
+        return "--resolve goes with --cfg (or --help): add --cfg job"
+    return None
+
+
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     """The override list of each job of a basic (grid) sweep over `overrides`."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -32,3 +52,13 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 
 def version_supported() -> bool:
     return hydra.__version__.startswith(SUPPORTED)
+
+
+def with_overrides(args: list[str], overrides: list[str], more: list[str]) -> list[str]:
+    """ARGS with MORE overrides right after its own (argparse takes the overrides as one
+    run of words: `-m a=1 --cfg hydra b=2` is an error, so `more` may not follow a flag)."""
+    n = len(overrides)
+    for i in range(len(args) - n, -1, -1) if n else ():
+        if args[i : i + n] == overrides:
+            return [*args[: i + n], *more, *args[i + n :]]
+    return [*args, *more]

@@ -95,13 +95,15 @@ def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: An
     try:
         config.load(job.overrides)  # a single run checked these before Hydra started
         return sweep.objective(train.run(cfg, job, stop))
-    except Interrupted as stop:  # Ctrl-C or SIGTERM ends the whole sweep
+    except Interrupted as signalled:  # Ctrl-C or SIGTERM ends the whole sweep
         print(
-            f"dltricks: job {num} interrupted ({stop}): re-run the sweep into the same "
-            "sweep dir to resume",
+            f"dltricks: job {num} interrupted ({signalled}), checkpoint saved: re-run the "
+            "sweep into the same sweep dir to resume (a requeued SLURM job does)",
             file=sys.stderr,
+            flush=True,
         )
-        sys.exit(128 + stop.signum)
+        stop.pass_on(signalled.signum)  # submitit's SIGUSR2 handler: requeue, then resume
+        sys.exit(128 + signalled.signum)
     except Exception as err:  # recorded, reported, and the next job runs
         message = (
             os_error(err, job.run_dir)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dltricks.errors import BadInput
+from dltricks.errors import BadInput, ConfigError
 
 LOCK = ".lock"
 _held: dict[Path, tuple[int, int]] = {}  # resolved dir -> (fd, holds) in this process
@@ -65,3 +65,39 @@ def held(run_dir: Path, what: str = "hydra.run.dir") -> Iterator[None]:
         yield
     finally:
         release(run_dir)
+
+
+def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> Path | None:
+    """The run (or sweep) dir must be writable and nobody else's: say so now, not in a
+    Hydra traceback; hold its lock before Hydra writes anything there. The dir
+    locked (None for a new timestamped one, which its job locks)."""
+    from dltricks import records
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    folder = Path(given[-1]) if given and "$" not in given[-1] else Path("outputs")
+    folder = sweep_dir or folder
+    name = f"{key}={folder}" if given or sweep_dir else f"the output folder {folder.resolve()}"
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".dltricks-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"{name}: cannot write there ({err.strerror}); pick another with {key}=DIR"
+        ) from None
+    if not (given or sweep_dir):
+        return None  # a new timestamped dir: the job locks it
+    hold(folder, key)  # one writer at a time: until the run ends
+    resuming = any(o.startswith("trainer.resume=") for o in overrides)
+    holds_run = any((folder / f).exists() for f in (records.SUMMARY, records.METRICS))
+    if given and not multirun and holds_run and not resuming:
+        release(folder)
+        raise ConfigError(
+            f"hydra.run.dir={folder}: already holds a run; continue it with "
+            f"`dltricks resume {folder}` or pick another dir"
+        )
+    return folder

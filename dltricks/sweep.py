@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dltricks import config, records
+from dltricks.errors import ConfigError
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result: a re-run skips the job
 
@@ -62,6 +63,16 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     return hydra_compat.sweep_jobs([o for o in overrides if not config.is_hydra(o)])
 
 
+def is_swept(override: str) -> bool:
+    """A sweep over values (a,b / range / interval / choice / glob), not one value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(override).is_sweep_override()
+    except Exception:  # not an override at all: the config's checks name it
+        return False
+
+
 def checked_jobs(overrides: list[str], hydra: DictConfig) -> list[list[str]]:
     """The jobs to check before a sweep starts: every job of a grid sweep; for a search
     (Optuna's hydra.sweeper.params, or interval(...) on the command line), every corner of its
@@ -98,6 +109,57 @@ def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def sweeper_overrides(hydra: DictConfig, overrides: list[str]) -> list[str]:
+    """A search that shares its Optuna study (hydra.sweeper.storage) with other processes
+    samples from its own random stream, unless the command line seeds it: with the same
+    seed every worker would ask the study for the same first trials."""
+    shared = OmegaConf.select(hydra, "sweeper.storage", default=None)
+    seeded = any(o.startswith("hydra.sweeper.sampler.seed=") for o in overrides)
+    has_seed = OmegaConf.select(hydra, "sweeper.sampler.seed", default=None) is not None
+    if shared and has_seed and not seeded:
+        return ["hydra.sweeper.sampler.seed=null"]
+    return []
+
+
+def open_study(hydra: DictConfig) -> None:
+    """A search that shares its Optuna study (hydra.sweeper.storage): make the storage's
+    tables and the study now, before Hydra's sweeper opens them. Workers that start at the
+    same moment race to make the tables (the loser's insert of alembic's version row fails);
+    the loser waits a moment and opens what the winner made. A storage that cannot be
+    opened is bad input, named with its URL."""
+    storage = OmegaConf.select(hydra, "sweeper.storage", default=None)
+    if not storage:
+        return
+    import random
+    import time
+
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    direction = hydra.sweeper.direction  # minimize, or a list of them
+    directions = list(direction) if isinstance(direction, ListConfig) else [direction]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for attempt in range(10):
+        try:
+            optuna.create_study(
+                study_name=hydra.sweeper.study_name,
+                storage=str(storage),
+                directions=[str(d).lower() for d in directions],
+                load_if_exists=True,
+            )
+            return
+        except (IntegrityError, OperationalError, optuna.exceptions.StorageInternalError) as err:
+            failure = err  # another worker is making the tables (or holds SQLite's lock)
+            time.sleep(0.2 * (attempt + 1) + random.random() / 2)
+        except Exception as err:  # a URL of no known database, a server that refuses
+            failure = err
+            break
+    message = (
+        str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
+    )
+    raise ConfigError(f"hydra.sweeper.storage={storage}: cannot open the study: {message}")
+
+
 def threads_per_job(launcher: DictConfig) -> int | None:
     """Torch threads for one job so that parallel jobs x threads = cores (no
     oversubscription); None for sequential launchers (torch's default)."""
@@ -109,10 +171,15 @@ def threads_per_job(launcher: DictConfig) -> int | None:
     return max(1, cores // n_jobs)
 
 
-def tally(sweep_dir: Path) -> dict[str, int]:
+def tally(sweep_dir: Path, since: float | None = None) -> dict[str, int]:
+    """Each status's count among the sweep's jobs; with `since` (a time.time()), only the
+    jobs Hydra launched since then: the jobs of this command, not those of another command
+    that shares the dir (an experiment of several sweeps) and has yet to run again."""
     counts: dict[str, int] = {}
     # Hydra's job dirs (with .hydra/), not a report or a pretraining run kept beside them
     for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
+        if since is not None and not _launched_since(job, since):
+            continue
         try:
             status = records.read_json(job / records.SUMMARY).get("status", "crashed")
         except (OSError, ValueError):
@@ -121,10 +188,19 @@ def tally(sweep_dir: Path) -> dict[str, int]:
     return counts
 
 
-def tally_line(sweep_dir: Path) -> tuple[str, bool]:
+def _launched_since(job: Path, since: float) -> bool:
+    """Hydra writes a job's .hydra/overrides.yaml as it launches the job, skipped or not.
+    A second of slack for the clock of the machine that ran it."""
+    try:
+        return (job / ".hydra" / "overrides.yaml").stat().st_mtime >= since - 1.0
+    except OSError:
+        return True  # launched, but its record is broken: the tally shows it
+
+
+def tally_line(sweep_dir: Path, since: float | None = None) -> tuple[str, bool]:
     """The sweep's one-line tally, and whether every job ended with a result (completed,
     stopped early or diverged: a diverged run is a result, as for a single run)."""
-    counts = tally(sweep_dir) if sweep_dir.is_dir() else {}
+    counts = tally(sweep_dir, since) if sweep_dir.is_dir() else {}
     total = sum(counts.values())
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none ran"
     ok = bool(counts) and all(status in FINISHED for status in counts)

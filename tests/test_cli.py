@@ -119,6 +119,30 @@ def test_cfg_job_prints_the_composed_config():
     assert "torch.optim.Adam" in proc.stdout
 
 
+def test_flags_after_the_overrides_work_with_a_config_dir(tmp_path):
+    """dltricks adds overrides of its own (here the --config-dir's search path) among the
+    user's, never after a flag, where argparse would refuse them."""
+    launcher = tmp_path / "conf" / "hydra" / "launcher"
+    launcher.mkdir(parents=True)
+    (launcher / "mycluster.yaml").write_text("defaults:\n  - slurm\n\npartition: long\n")
+    args = ["hydra/launcher=mycluster", "seed=0", "--cfg", "hydra"]
+    proc = dltricks("train", "--config-dir", str(tmp_path / "conf"), *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "partition: long" in proc.stdout and "SlurmLauncher" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["-m", "--cfg", "job"], "--multirun (-m) and --cfg do not go together"),
+        (["--resolve"], "--resolve goes with --cfg"),
+    ],
+)
+def test_flags_that_do_not_go_together_exit_2(flags, said):
+    proc = dltricks("train", *flags, "seed=0")
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_unknown_command_exits_2():
     proc = dltricks("trian")
     assert proc.returncode == 2

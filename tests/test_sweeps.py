@@ -14,6 +14,8 @@ import pytest
 import yaml
 from conftest import ROOT, dltricks, read_metrics, read_summary
 
+from dltricks import sweep
+
 TINY = ["trainer.epochs=1", "model.width=16"]
 
 
@@ -37,6 +39,24 @@ def test_joblib_sweep_of_4_jobs_on_2_workers(tmp_path):
     assert all(s["status"] == "completed" for s in summaries)
     assert "sweep of 4 jobs: 4 completed" in proc.stdout
     assert len({s["pid"] for s in summaries}) >= 2  # really in parallel workers
+
+
+def test_a_presets_sweep_dir_is_where_the_sweep_goes(tmp_path):
+    """experiment=X may set hydra.sweep.dir (every make target's preset does): the sweep,
+    its lock and its tally line all go there, not to a timestamped dir."""
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    where = tmp_path / "mine"
+    (conf / "mine.yaml").write_text(
+        "# @package _global_\n"
+        f"hydra:\n  sweep:\n    dir: {where}\n    subdir: ${{hydra.job.override_dirname}}\n"
+    )
+    args = ["--config-dir", str(tmp_path / "conf"), "-m", "experiment=mine", "seed=0,1", *TINY]
+    proc = dltricks("train", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"sweep of 2 jobs: 2 completed -> {where}" in proc.stdout
+    assert [j.name.split(",")[0] for j in jobs(where)] == ["experiment=mine"] * 2
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_submitit_local_sweep(tmp_path):
@@ -108,6 +128,22 @@ def test_rerunning_a_finished_sweep_trains_nothing(tmp_path):
     again = dltricks(*args)
     assert again.returncode == 0 and again.stdout.count("already completed: skipped") == 2
     assert {j: (j / "metrics.csv").stat().st_mtime_ns for j in jobs(tmp_path)} == before
+
+
+def test_the_tally_counts_this_commands_jobs_not_those_of_another_in_the_same_dir(tmp_path):
+    """An experiment of several sweeps into one dir (make mnist1d_table), killed in its
+    last sweep and run again: its first sweep's tally is of its own jobs, and passes."""
+    killed = tmp_path / "name=other,seed=0"  # the later sweep's job, killed (kill -9)
+    (killed / ".hydra").mkdir(parents=True)
+    (killed / ".hydra" / "overrides.yaml").write_text("- name=other\n- seed=0\n")
+    (killed / "summary.json").write_text('{"status": "running"}')
+    an_hour_ago = time.time() - 3600
+    os.utime(killed / ".hydra" / "overrides.yaml", (an_hour_ago, an_hour_ago))
+    proc = dltricks("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sweep of 2 jobs: 2 completed" in proc.stdout
+    os.utime(killed / ".hydra" / "overrides.yaml")  # launched again now, still running
+    assert "sweep of 3 jobs: 2 completed, 1 running" in sweep.tally_line(tmp_path, since=0)[0]
 
 
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
