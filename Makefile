@@ -164,7 +164,7 @@ transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs
 		--x transfer.freeze --out $(EXP)/$@/report
 
 .PHONY: bench
-bench: $(STAMP) ## benchmarks: loop vs hand-written, batching, start-up, sweeps, report (~4 min)
+bench: $(STAMP) ## benchmarks: loop vs hand-written, threads, batching, start-up, sweeps, report (4-10 min)
 	$(BIN)/python benchmarks/bench.py $(ARGS)
 
 .PHONY: clean
