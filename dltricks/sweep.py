@@ -149,7 +149,9 @@ def open_study(hydra: DictConfig) -> None:
             )
             return
         except (IntegrityError, OperationalError, optuna.exceptions.StorageInternalError) as err:
-            failure = err  # another worker is making the tables (or holds SQLite's lock)
+            failure = err  # another worker is making the tables (or holds SQLite's lock)?
+            if isinstance(err, OperationalError) and "locked" not in str(err):
+                break  # no: a file or server that cannot be opened
             time.sleep(0.2 * (attempt + 1) + random.random() / 2)
         except Exception as err:  # a URL of no known database, a server that refuses
             failure = err
@@ -157,7 +159,14 @@ def open_study(hydra: DictConfig) -> None:
     message = (
         str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     )
+    driver = DB_DRIVERS.get(str(storage).split(":", 1)[0].split("+", 1)[0])
+    if driver and "import" in message.lower():
+        message = f"its database driver is missing: pip install {driver}"
     raise ConfigError(f"hydra.sweeper.storage={storage}: cannot open the study: {message}")
+
+
+# a storage URL's scheme -> the package that lets SQLAlchemy speak to it
+DB_DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL"}
 
 
 def threads_per_job(launcher: DictConfig) -> int | None:

@@ -77,3 +77,23 @@ def test_hydras_could_not_find_of_an_unknown_option_lists_the_valid_ones():
     assert first_lines(err) == (
         "optimizer=adamm: no such option in group 'optimizer'. Valid options: adam, sgd"
     )
+
+
+@pytest.mark.parametrize(
+    ("storage", "said"),
+    [
+        ("postgresql://user:pw@127.0.0.1:1/db", "pip install psycopg2-binary"),
+        ("sqlite:////no/such/dir/study.db", "cannot open the study"),
+        ("nosuchdb://host/db", "cannot open the study"),
+    ],
+)
+def test_a_shared_study_that_cannot_be_opened_exits_2_naming_its_url(tmp_path, storage, said):
+    pytest.importorskip("optuna")
+    if "postgresql" in storage and extras.installed("psycopg2"):
+        pytest.skip("psycopg2 is installed here: the driver is not missing")
+    study = [f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s"]
+    where = f"hydra.sweep.dir={tmp_path}/sweep"
+    proc = dltricks("train", "-m", "hydra/sweeper=search", "regularization=[l2]", where, *study)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"hydra.sweeper.storage={storage}" in proc.stderr and said in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "sweep").exists()
