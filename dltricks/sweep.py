@@ -136,6 +136,14 @@ def open_study(hydra: DictConfig) -> None:
     import optuna
     from sqlalchemy.exc import IntegrityError, OperationalError
 
+    if str(storage).startswith("sqlite:///"):  # a file: its folder made as outputs/ is
+        folder = Path(str(storage)[len("sqlite:///") :]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(
+                f"hydra.sweeper.storage={storage}: cannot make {folder}: {err.strerror}"
+            ) from None
     direction = hydra.sweeper.direction  # minimize, or a list of them
     directions = list(direction) if isinstance(direction, ListConfig) else [direction]
     optuna.logging.set_verbosity(optuna.logging.WARNING)

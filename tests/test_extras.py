@@ -83,7 +83,7 @@ def test_hydras_could_not_find_of_an_unknown_option_lists_the_valid_ones():
     ("storage", "said"),
     [
         ("postgresql://user:pw@127.0.0.1:1/db", "pip install psycopg2-binary"),
-        ("sqlite:////no/such/dir/study.db", "cannot open the study"),
+        ("sqlite:///{tmp}/a_file/study.db", "cannot make"),
         ("nosuchdb://host/db", "cannot open the study"),
     ],
 )
@@ -91,9 +91,22 @@ def test_a_shared_study_that_cannot_be_opened_exits_2_naming_its_url(tmp_path, s
     pytest.importorskip("optuna")
     if "postgresql" in storage and extras.installed("psycopg2"):
         pytest.skip("psycopg2 is installed here: the driver is not missing")
+    (tmp_path / "a_file").write_text("not a folder")
+    storage = storage.format(tmp=tmp_path)
     study = [f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s"]
     where = f"hydra.sweep.dir={tmp_path}/sweep"
     proc = dltricks("train", "-m", "hydra/sweeper=search", "regularization=[l2]", where, *study)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"hydra.sweeper.storage={storage}" in proc.stderr and said in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "sweep").exists()
+
+
+def test_a_shared_sqlite_studys_folder_is_made_like_outputs(tmp_path):
+    pytest.importorskip("optuna")
+    db = tmp_path / "outputs" / "study.db"  # outputs/ not made yet
+    args = ["-m", "hydra/sweeper=search", "regularization=[l2]", "hydra.sweeper.n_trials=1"]
+    study = [f"hydra.sweeper.storage=sqlite:///{db}", "hydra.sweeper.study_name=s"]
+    tiny = ["trainer.epochs=1", "model.width=16", f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = dltricks("train", *args, *study, *tiny)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert db.is_file() and "sweep of 1 jobs: 1 completed" in proc.stdout

@@ -113,10 +113,11 @@ def test_config_dir_yaml_is_an_option_held_to_the_allow_list(tmp_path):
 @pytest.mark.parametrize(
     ("files", "said"),
     [
-        ({}, "no module ghost"),
-        (
+        pytest.param({}, "no module ghost", marks=pytest.mark.slow),  # make test-all
+        pytest.param(
             {"ghost/__init__.py": "", "ghost/conf/widget/x.yaml": "a: 1\n"},
             "no config group 'widget'",
+            marks=pytest.mark.slow,
         ),
         (
             {"ghost/__init__.py": "", "ghost/conf/activation/relu.yaml": "_target_: x\n"},

@@ -64,7 +64,8 @@ def reference(tmp_path_factory) -> pd.DataFrame:
     return read_metrics(run_dir)
 
 
-@pytest.mark.parametrize("rows", [2, 4])
+# killed after the 2nd epoch's row in make test, after the 4th in make test-all too
+@pytest.mark.parametrize("rows", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_kill_9_then_resume_gives_the_same_metrics_bit_for_bit(tmp_path, reference, rows):
     proc = start(tmp_path, *RUN)
     wait_for_rows(tmp_path, rows, proc)
@@ -83,7 +84,12 @@ def test_kill_9_then_resume_gives_the_same_metrics_bit_for_bit(tmp_path, referen
 
 
 @pytest.mark.parametrize(
-    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGUSR2, 140)]
+    ("signum", "code"),
+    [  # the same handler: SIGTERM in make test, every signal in make test-all
+        pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
+        (signal.SIGTERM, 143),
+        pytest.param(signal.SIGUSR2, 140, marks=pytest.mark.slow),
+    ],
 )
 def test_sigint_and_sigterm_save_a_checkpoint_and_say_interrupted(
     tmp_path, reference, signum, code
