@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, bad_input
 
@@ -90,6 +91,7 @@ def _train(args: list[str]) -> int:
     parsed = hydra_compat.parse_args(args)
     claimed = sweep_dir = None
     pinned: list[str] = []
+    mode: Any = PROBE  # hydra.mode, once the check has composed the config
     try:
         wrong = hydra_compat.flags_error(parsed)
         if wrong:
@@ -106,7 +108,7 @@ def _train(args: list[str]) -> int:
             print(install_script(install[0].split("=", 1)[1]), end="")
             return EXIT_OK
         if not (parsed.hydra_help or parsed.info or parsed.shell_completion):
-            sweep_dir, pinned = check_command_line(parsed.overrides, multirun=parsed.multirun)
+            sweep_dir, pinned, mode = check_command_line(parsed.overrides, parsed.multirun)
             if parsed.cfg:
                 sweep_dir = None  # Hydra prints the config, runs nothing
             else:
@@ -123,7 +125,7 @@ def _train(args: list[str]) -> int:
     args = hydra_compat.with_overrides(args, parsed.overrides, ours)
     started = time.time()
     try:
-        run_hydra_app(args)
+        run_hydra_app(args, mode)
     finally:
         if claimed is not None:
             lock.release(claimed)
@@ -158,38 +160,46 @@ def train_help(overrides: list[str]) -> str:
     return "\n".join([*lines, OmegaConf.to_yaml(cfg), help_cfg["footer"]])
 
 
-def check_command_line(overrides: list[str], multirun: bool) -> tuple[Path | None, list[str]]:
+def check_command_line(overrides: list[str], multirun: bool) -> tuple[Path | None, list[str], Any]:
     """Compose and check the config of every job the command line would start, and Hydra's
     own node; for a sweep, the sweep dir (resolved now) and what the sweep adds to Hydra's
-    overrides (sweep.sweeper_overrides)."""
+    overrides (sweep.sweeper_overrides); and `hydra.mode` as composed."""
     from dltricks import config, sweep
 
     if not multirun:
-        config.load_with_hydra(overrides)
-        return None, []
+        _, hydra = config.load_with_hydra(overrides)
+        return None, [], hydra.mode
     # Hydra's node as Hydra composes it for a sweep: every override but the swept ones (a
     # preset, experiment=degradation, may set hydra.sweep.dir)
     _, hydra = config.load_with_hydra([o for o in overrides if not sweep.is_swept(o)])
     for job in sweep.checked_jobs(overrides, hydra):
         config.load(job)
     sweep.open_study(hydra)
-    return Path(str(hydra.sweep.dir)), sweep.sweeper_overrides(hydra, overrides)
+    return Path(str(hydra.sweep.dir)), sweep.sweeper_overrides(hydra, overrides), hydra.mode
 
 
-def run_hydra_app(args: list[str]) -> None:
-    """Hydra's app on these arguments (as its argv): a run, or a sweep of them."""
+PROBE = object()  # the run mode is not known: Hydra composes the config to find it
+
+
+def run_hydra_app(args: list[str], mode: Any = PROBE) -> None:
+    """Hydra's app on these arguments (as its argv): a run, or a sweep of them; `mode`, when
+    known, spares Hydra a compose (hydra_compat.known_mode)."""
+    import contextlib
+
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    from dltricks import job
+    from dltricks import hydra_compat, job
 
     @hydra.main(version_base="1.3", config_path="pkg://dltricks.conf", config_name="config")
     def app(cfg):
         return job.main(cfg)
 
     argv, sys.argv = sys.argv, ["dltricks-train", *args]
+    known = contextlib.nullcontext() if mode is PROBE else hydra_compat.known_mode(mode)
     try:
-        app()
+        with known:
+            app()
     finally:
         sys.argv = argv
         GlobalHydra.instance().clear()  # a later call in this process starts anew
