@@ -92,6 +92,9 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "overfit": (dict,),
     "update_ratio": (dict, *_NONE),
     "average": (dict, *_NONE),
+    "tricks": (dict,),
+    "trackers": (dict,),
+    "resumed": (list,),
 }
 
 
@@ -115,6 +118,20 @@ def summary_problems(summary: dict[str, Any]) -> list[str]:
     if not all(v is None or isinstance(v, str) or _strings(v) for v in choices.values()):
         wrong.append("choices")
     return wrong
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLAlchemy SQLite URL (an MLflow store, an Optuna study), else
+    None."""
+    prefix = "sqlite:///"
+    return Path(url[len(prefix) :]).expanduser() if url.startswith(prefix) else None
+
+
+def sound_fields(summary: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A summary read back without the fields that do not fit SUMMARY_FIELDS, and their
+    names: what a reader may rely on."""
+    wrong = summary_problems(summary)
+    return {k: v for k, v in summary.items() if k not in wrong}, wrong
 
 
 def _strings(value: Any) -> bool:

@@ -111,12 +111,18 @@ class RunRecord:
         )
 
     def _earlier(self, facts: dict[str, Any]) -> dict[str, Any]:
-        """A resumed run's summary; a fresh one if it is unreadable."""
+        """A resumed run's summary (someone else may have written it: a field not of its
+        type is left out, named); a fresh one if it is unreadable."""
         try:
             summary = records.read_json(self.path)
         except (OSError, ValueError):
             summary = None
-        return summary if isinstance(summary, dict) else new_summary(self.job, facts)
+        if not isinstance(summary, dict):
+            return new_summary(self.job, facts)
+        summary, wrong = records.sound_fields(summary)
+        if wrong:
+            print(f"dltricks: warning: {self.path}: left out {', '.join(wrong)} (not of its type)")
+        return summary
 
     def __enter__(self) -> RunRecord:
         self.summary["setup_s"] = time.perf_counter() - self.start  # before step 1

@@ -387,6 +387,20 @@ def test_a_garbage_metrics_csv_before_a_resume_is_moved_aside(finished, tmp_path
     assert read_metrics(run)["epoch"].tolist() == [2]
 
 
+def test_a_resume_leaves_out_summary_fields_of_the_wrong_type(finished, tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(finished), str(run)], check=True)
+    summary = json.loads((run / "summary.json").read_text())
+    wrong = {"wall_s": "x", "resumed": {"a": 1}, "trackers": [1], "tricks": "many"}
+    (run / "summary.json").write_text(json.dumps({**summary, **wrong}))
+    proc = dltricks("resume", str(run), "trainer.epochs=2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "left out wall_s, tricks, trackers, resumed (not of its type)" in proc.stdout
+    resumed = read_summary(run)
+    assert resumed["status"] == "completed" and isinstance(resumed["wall_s"], float)
+    assert resumed["resumed"] == [{"epoch": 2, "batch": 0, "step": resumed["steps"] // 2}]
+
+
 def test_every_experiment_target_fails_with_its_sweep():
     makefile = (ROOT / "Makefile").read_text()
     assert "\t-$(DLT) train" not in makefile and "\t-$(BIN)/dltricks train" not in makefile

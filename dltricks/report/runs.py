@@ -20,7 +20,7 @@ from dltricks.records import (
     SUMMARY,
     flatten,
     read_csv_rows,
-    summary_problems,
+    sound_fields,
 )
 from dltricks.report.diagnosis import Facts
 
@@ -147,11 +147,10 @@ def _read_summary(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         warnings.append("summary.json is not a JSON object: ignored")
         return {}
-    data = clean(data)
-    wrong = summary_problems(data)
+    data, wrong = sound_fields(clean(data))
     if wrong:
         warnings.append(f"summary.json: ignored {', '.join(wrong)} (not of the expected type)")
-    return {k: v for k, v in data.items() if k not in wrong}
+    return data
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
