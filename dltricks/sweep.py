@@ -136,8 +136,9 @@ def open_study(hydra: DictConfig) -> None:
     import optuna
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    if str(storage).startswith("sqlite:///"):  # a file: its folder made as outputs/ is
-        folder = Path(str(storage)[len("sqlite:///") :]).parent
+    database = records.sqlite_file(str(storage))
+    if database:  # a file: its folder made as outputs/ is
+        folder = database.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dltricks import records
 from dltricks.errors import ConfigError
 
 LAYER_STATS = ("grad_norm", "weight_norm", "update_ratio", "act_mean", "act_std", "dead_frac")
@@ -125,9 +126,9 @@ class MLflow:
         if found is not None:
             return found.experiment_id
         artifacts = None
-        if self.uri.startswith("sqlite:///"):  # artifacts beside the database, not in ./mlruns
-            folder = Path(self.uri[len("sqlite:///") :]).expanduser().resolve().parent
-            artifacts = (folder / "mlartifacts").as_uri()
+        database = records.sqlite_file(self.uri)
+        if database:  # artifacts beside the database, not in ./mlruns
+            artifacts = (database.resolve().parent / "mlartifacts").as_uri()
         return self.client.create_experiment(name, artifact_location=artifacts)
 
     def log(self, row: dict[str, Any], step: int) -> None:
@@ -151,7 +152,7 @@ class MLflow:
         step = int(summary.get("steps") or 0)
         metrics = [Metric(f"final_{k}", v, now, step) for k, v in final.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
-        for path in (run_dir / "summary.json", run_dir / "metrics.csv", run_dir / ".hydra"):
+        for path in (run_dir / records.SUMMARY, run_dir / records.METRICS, run_dir / ".hydra"):
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path))
             elif path.is_dir():

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from dltricks.records import METRICS
 from dltricks.report.runs import read_table
 from dltricks.report.runs import stack as _stack
 
@@ -36,7 +37,7 @@ def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8), sharey=True)
     first = []  # each group's mean loss after the first epoch: where the y axis may end
     for i, (label, runs) in enumerate(groups.items()):
-        df = _stack(runs, "metrics.csv")
+        df = _stack(runs, METRICS)
         if df.empty or not set(panels) <= set(df.columns):
             continue
         stats = df.groupby("epoch")[list(panels)].agg(["mean", "std"])
@@ -166,7 +167,7 @@ def learning_rate(groups: Groups, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     rates = []
     for label, runs in groups.items():
-        df = read_table(runs[0] / "metrics.csv")
+        df = read_table(runs[0] / METRICS)
         if not df.empty:
             ax.plot(df["step"], df["lr"], marker=".", label=label)
             rates += [r for r in df["lr"] if r > 0]
