@@ -199,9 +199,11 @@ def tally(sweep_dir: Path, since: float | None = None) -> dict[str, int]:
         if since is not None and not _launched_since(job, since):
             continue
         try:
-            status = records.read_json(job / records.SUMMARY).get("status", "crashed")
+            summary = records.read_json(job / records.SUMMARY)
         except (OSError, ValueError):
-            status = "crashed"  # Hydra made the dir, the job never wrote its summary
+            summary = {}  # Hydra made the dir, the job never wrote its summary
+        status = summary.get("status") if isinstance(summary, dict) else None
+        status = status if status in records.STATUSES else "crashed"  # or someone else did
         counts[status] = counts.get(status, 0) + 1
     return counts
 

@@ -146,6 +146,17 @@ def test_the_tally_counts_this_commands_jobs_not_those_of_another_in_the_same_di
     assert "sweep of 3 jobs: 2 completed, 1 running" in sweep.tally_line(tmp_path, since=0)[0]
 
 
+@pytest.mark.parametrize(
+    "summary", ["[]", '{"status": {"a": 1}}', '{"status": "\\u001b[31mcompleted"}', "{"]
+)
+def test_the_tally_reads_a_jobs_summary_as_untrusted_input(tmp_path, summary):
+    job = tmp_path / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / "summary.json").write_text(summary)
+    line, ok = sweep.tally_line(tmp_path)
+    assert line == f"dltricks: sweep of 1 jobs: 1 crashed -> {tmp_path}" and not ok
+
+
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     run = [
         "data=mnist1d",
