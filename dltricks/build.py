@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from dltricks import checkpoint, optim, probes, records, torch_compat
+from dltricks import config as configs
 from dltricks import data as datasets
 from dltricks import device as devices
+from dltricks import optim, probes, records, torch_compat
 from dltricks.averaging import Averaging, NoAveraging, averaging
 from dltricks.data import Split
 from dltricks.data.order import SCORES, EpochOrder
@@ -25,11 +26,12 @@ from dltricks.early_stopping import EarlyStopping, NoEarlyStopping
 from dltricks.errors import BadFile, ConfigError
 from dltricks.models import transfer
 from dltricks.models.activations import Activation
-from dltricks.models.contract import tricks_used
+from dltricks.models.contract import ModelFactory, tricks_used
 from dltricks.models.dropout import NO_DROPOUT, Dropout
 from dltricks.models.init import initialize
 from dltricks.optim import schedules
 from dltricks.regularize import Regularization, Regularizer
+from dltricks.rundir import RunDir
 from dltricks.settings import Loop, loop_settings, lr_schedule
 from dltricks.targets import instantiate
 from dltricks.trackers import Trackers
@@ -61,7 +63,8 @@ class Parts:
     probes: probes.Probes | probes.NoProbes
     trackers: Trackers  # logger=...: TensorBoard, MLflow
     facts: dict[str, Any]  # what summary.json records of the run as built
-    config_yaml: str  # the config, as a checkpoint keeps it
+    config: dict[str, Any]  # the config as plain containers, unresolved (a checkpoint's)
+    flat_config: dict[str, Any]  # ...flattened: model.depth -> 20 (trackers, resume)
 
     @property
     def batches(self) -> int:
@@ -69,19 +72,13 @@ class Parts:
         return math.ceil(len(self.data.train) / self.batch_size)
 
 
-def build(cfg: DictConfig, run_dir: Path) -> Parts:
+def build(cfg: DictConfig, run_dir: RunDir) -> Parts:
     t = cfg.trainer
     eager = not t.compile and t.precision != "fp16"  # no compiler, no grad scaler
-    if eager:
-        torch_compat.skip_dynamo_wrappers()  # torch would import its compiler: ~2 s
-    seed_everything(cfg.seed)
-    torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
-    torch.set_num_threads(devices.cpu_threads(t.threads))  # null: the free cores (device.py)
-    device = devices.pick(t.device)
+    device = prepare_process(cfg, eager)
     data = load_data(cfg, device)
     options = [instantiate(node) for node in cfg.regularization.values()]
     dropout = _one(options, Dropout, NO_DROPOUT)  # a layer of the model
-    early_stopping = _one(options, EarlyStopping, NoEarlyStopping())  # the loop's `break`
     reg = Regularization([o for o in options if isinstance(o, Regularizer)])
     activation: Activation = instantiate(cfg.activation)
     model, tricks = make_model(cfg, data, activation, dropout)
@@ -94,9 +91,9 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
     reg.bind(model, criterion, weights)
     batch_size = batch_size_of(t.batch_size, len(data.train))
     order = epoch_order(t, data, cfg.seed)
-    x, y = data.train.x[:PROBE_BATCH], data.train.y[:PROBE_BATCH]
     total_steps = order.updates(t.epochs, batch_size)
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
+    config = configs.container(cfg)
     return Parts(
         loop=loop_settings(t),
         device=device,
@@ -108,7 +105,7 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
         weights=weights,
         params=[p for p in model.parameters() if p.requires_grad],
         reg=reg,
-        early_stopping=early_stopping,
+        early_stopping=_one(options, EarlyStopping, NoEarlyStopping()),  # the loop's `break`
         average=averaging(model, cfg.average.start, total_steps, cfg.average.ema),
         batch_size=batch_size,
         order=order,
@@ -117,33 +114,52 @@ def build(cfg: DictConfig, run_dir: Path) -> Parts:
         autocast=devices.autocast_for(device, t.precision),
         scaler=scaler,
         step=torch_compat.eager_step(optimizer) if eager else lambda: scaler.step(optimizer),
-        probes=(
-            probes.Probes(
-                model,
-                x,
-                y,
-                criterion,
-                run_dir / records.LAYERS,
-                activation,
-                t.probe_every,
-                fresh=not t.resume,
-            )
-            if t.probes
-            else probes.NoProbes()
-        ),
+        probes=make_probes(t, model, data, criterion, activation, run_dir),
         trackers=Trackers([instantiate(node) for node in cfg.logger.values()]),
-        facts={
-            "name": cfg.name,
-            "seed": cfg.seed,
-            "params": sum(p.numel() for p in model.parameters()),
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "init": init,
-            "tricks": tricks,
-            "transfer": moved,
-        },
-        config_yaml=OmegaConf.to_yaml(cfg),
+        facts=facts_of(cfg, model, device, init=init, tricks=tricks, transfer=moved),
+        config=config,
+        flat_config=records.flatten(config),
     )
+
+
+def facts_of(cfg: DictConfig, model: nn.Module, device: torch.device, **built: Any) -> dict:
+    """What summary.json records of the run as built (the init done, the tricks' layers, what
+    transfer moved...)."""
+    return {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "params": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        **built,
+    }
+
+
+def prepare_process(cfg: DictConfig, eager: bool) -> torch.device:
+    """The process set for the run: seeded, torch's threads, anomaly detection, the device."""
+    t = cfg.trainer
+    if eager:
+        torch_compat.skip_dynamo_wrappers()  # torch would import its compiler: ~2 s
+    seed_everything(cfg.seed)
+    torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
+    torch.set_num_threads(devices.cpu_threads(t.threads))  # null: the free cores (device.py)
+    return devices.pick(t.device)
+
+
+def make_probes(
+    t: DictConfig,
+    model: nn.Module,
+    data: datasets.Data,
+    criterion: nn.Module,
+    activation: Activation,
+    run_dir: RunDir,
+) -> probes.Probes | probes.NoProbes:
+    """trainer.probes: per-layer statistics on the first PROBE_BATCH training examples."""
+    if not t.probes:
+        return probes.NoProbes()
+    x, y = data.train.x[:PROBE_BATCH], data.train.y[:PROBE_BATCH]
+    writer = run_dir.layers_writer(fresh=not t.resume)  # appended to on a resume
+    return probes.Probes(model, x, y, criterion, writer, activation, t.probe_every)
 
 
 T = TypeVar("T")
@@ -194,7 +210,8 @@ def make_model(
     on the meta device first, so that a model too large for this machine is refused before
     any memory is allocated. Also how many layers of each trick it holds (a user's model may
     ignore some: the run records it)."""
-    factory, norm = instantiate(cfg.model), instantiate(cfg.norm)
+    factory: ModelFactory = instantiate(cfg.model)
+    norm = instantiate(cfg.norm)
     given = dict(
         in_shape=data.shape,
         classes=data.classes,
@@ -259,10 +276,10 @@ def transfer_weights(model: nn.Module, cfg: DictConfig) -> dict | None:
         )
     result = None
     if cfg.init_from:
-        path = Path(cfg.init_from).expanduser() / records.CHECKPOINT
-        weights = checkpoint.load_checkpoint(path).get("model")
+        source = RunDir(Path(cfg.init_from).expanduser())
+        weights = source.load_checkpoint().get("model")
         if not isinstance(weights, dict):
-            raise BadFile(f"{path}: refused, holds no model weights")
+            raise BadFile(f"{source.checkpoint_path}: refused, holds no model weights")
         result = transfer.load_matching(model, weights, cfg.keep_head)
     frozen = transfer.freeze_first(model, cfg.freeze)
     transfer.keep_in_eval(model, frozen)

@@ -1,8 +1,8 @@
 """What a checkpoint holds, so that a resumed run continues bit for bit: model, optimizer
 (Lookahead's slow weights and SWATS' phase included), grad scaler, early stopping's state,
-the loop's position (epoch, the batch within it and that epoch's permutation), and every
-random state (torch, CUDA, numpy, python, the permutation generator). And when to save one
-outside the schedule: on SIGINT or SIGTERM (a cluster's preemption), at the next batch.
+the loop's position (position.Position: epoch, the batch within it and that epoch's
+permutation), and every random state (torch, CUDA, numpy, python, the permutation
+generator). The file itself (atomic writes, weights_only reads) is rundir's.
 
 Everything is stored as tensors and plain containers, so the file loads with
 torch.load(weights_only=True): no pickled code, no OmegaConf objects.
@@ -10,92 +10,21 @@ torch.load(weights_only=True): no pickled code, no OmegaConf objects.
 
 from __future__ import annotations
 
-import errno
-import os
-import pickle
 import random
-import signal
-import threading
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from dltricks import records
-from dltricks.errors import BadFile, ConfigError
+from dltricks.errors import BadFile, ConfigError, first_line
+from dltricks.records import is_int
+from dltricks.rundir import RunDir
 
 if TYPE_CHECKING:
     from dltricks.build import Parts
-
-
-@dataclass
-class Position:
-    """Where the loop is: the epoch in progress, the next batch in it, and what the run has
-    accumulated so far."""
-
-    epoch: int = 1  # the epoch in progress (1-based); epochs completed = epoch - 1
-    batch: int = 0  # index of its next example in `visit`
-    visit: torch.Tensor | None = None  # this epoch's order, drawn at its start
-    step: int = 0
-    seen: int = 0
-    train_seconds: float = 0.0
-    losses: torch.Tensor | None = None  # this epoch's minibatch losses so far
-    best: dict | None = None  # the evaluation row with the lowest val_err
-    last: dict | None = None  # the last evaluation row
-
-    def next_epoch(self) -> None:
-        self.epoch, self.batch, self.visit, self.losses = self.epoch + 1, 0, None, None
-
-    def remember(self, row: dict[str, Any]) -> None:
-        """An evaluation: the last one, and the best so far by val_err."""
-        self.last = row
-        if self.best is None or row["val_err"] < self.best["val_err"]:
-            self.best = row
-
-
-# ---------------------------------------------------------------- the file
-
-CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temp file, fsync, rename: a crash leaves the previous checkpoint."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)  # the previous checkpoint stays as it was
-        if isinstance(err, RuntimeError) and "pos" in str(err):  # torch's short write
-            raise OSError(
-                errno.EIO, "the write stopped short (disk full or a file size limit?)", str(path)
-            ) from None
-        raise
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint with weights_only=True (plain tensors and containers only: a pickle
-    payload cannot run code), never retried without it."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadFile(f"{path}: no checkpoint there (was the run finished?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise BadFile(f"{path}: refused, not a readable dltricks checkpoint ({first})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise BadFile(f"{path}: refused, not a dltricks checkpoint")
-    return state
-
-
-# ---------------------------------------------------------------- save and restore
+    from dltricks.position import Position
 
 
 def random_states(order_rng: torch.Generator) -> dict[str, Any]:
@@ -125,8 +54,10 @@ def set_random_states(states: dict[str, Any], order_rng: torch.Generator) -> Non
     order_rng.set_state(states["order"])
 
 
-def save(p: Parts, position: Position, run_dir: Path) -> None:
+def save(p: Parts, position: Position, run_dir: RunDir) -> None:
     """A checkpoint of the loop at `position` (see the module docstring)."""
+    import yaml
+
     state = {
         "model": p.model.state_dict(),
         "optimizer": p.optimizer.state_dict(),
@@ -135,27 +66,120 @@ def save(p: Parts, position: Position, run_dir: Path) -> None:
         "average": p.average.state_dict(),
         "position": asdict(position),
         "random": random_states(p.order.rng),
-        "config": p.config_yaml,
+        "config": yaml.safe_dump(p.config, sort_keys=False),
         "threads": torch.get_num_threads(),  # CPU results depend on it: a resume keeps it
     }
-    save_checkpoint(run_dir / records.CHECKPOINT, state)
+    run_dir.save_checkpoint(state)
 
 
 RESUME_KEYS = ("model", "optimizer", "scaler", "position", "random", "config")
 
 
-def load_for_resume(path: Path) -> dict[str, Any]:
+def load_for_resume(run_dir: RunDir) -> dict[str, Any]:
     """A checkpoint that holds everything a resume needs (RESUME_KEYS), or BadFile."""
-    state = load_checkpoint(path)
-    missing = [k for k in RESUME_KEYS if k not in state]
-    if missing:
-        raise BadFile(f"{path}: refused, lacks {', '.join(missing)}: not a checkpoint to resume")
-    return state
+    return run_dir.load_checkpoint(require=RESUME_KEYS)
 
 
-def restore(p: Parts, state: dict[str, Any], path: Path) -> Position:
-    """Load `state` into the parts; the position to continue from. A file that holds tensors
-    of other shapes or odd types is refused naming it."""
+# ---------------------------------------------------------------- the schema
+# A checkpoint may come from anyone: each field is checked (type, shape, dtype, range)
+# before anything is loaded, and one that is off is refused naming it (exit 2, the run's
+# files as they were). position.Position checks its own fields.
+
+
+def check(state: dict[str, Any], p: Parts, run_dir: RunDir) -> None:
+    """BadFile naming the first field of `state` that does not fit this run."""
+    where = f"{run_dir.checkpoint_path}: refused"
+    for field, what in (("config", str), ("random", dict), ("position", dict)):
+        if not isinstance(state.get(field), what):
+            raise BadFile(f"{where}, {field} is not a {what.__name__}")
+    threads = state.get("threads")
+    if threads is not None and not (is_int(threads) and threads > 0):
+        raise BadFile(f"{where}, threads is not an integer > 0")
+    expected = p.model.state_dict()
+    _weights(state["model"], expected, "model", where)
+    stopping = state.get("early_stopping") or {}
+    if stopping.get("best_state") is not None:
+        _weights(stopping["best_state"], expected, "early_stopping.best_state", where)
+    _random(state["random"], where)
+
+
+def _weights(saved: Any, expected: dict[str, torch.Tensor], field: str, where: str) -> None:
+    """The same tensors as the model's: names, shapes and dtypes (load_state_dict would cast
+    int64 or complex weights silently)."""
+    if not isinstance(saved, dict) or set(saved) != set(expected):
+        raise BadFile(f"{where}, {field} does not hold this model's weights")
+    for name, want in expected.items():
+        got = saved[name]
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or got.dtype != want.dtype:
+            shown = (
+                f"{got.dtype} {tuple(got.shape)}" if isinstance(got, torch.Tensor) else "no tensor"
+            )
+            raise BadFile(
+                f"{where}, {field}.{name} is {shown}, not {want.dtype} {tuple(want.shape)}"
+            )
+
+
+def _random(states: dict[str, Any], where: str) -> None:
+    """Every random state as random_states() writes it."""
+
+    def need(ok: bool, field: str, what: str) -> None:
+        if not ok:
+            raise BadFile(f"{where}, random.{field} is not {what}")
+
+    def byte_state(value: Any, like: torch.Tensor) -> bool:
+        return (
+            isinstance(value, torch.Tensor)
+            and value.dtype == torch.uint8
+            and value.shape == like.shape
+        )
+
+    need(byte_state(states.get("torch"), torch.get_rng_state()), "torch", "a CPU generator's state")
+    need(
+        byte_state(states.get("order"), torch.Generator().get_state()),
+        "order",
+        "a generator's state",
+    )
+    cuda = states.get("cuda")
+    need(
+        isinstance(cuda, list)
+        and all(isinstance(c, torch.Tensor) and c.dtype == torch.uint8 for c in cuda),
+        "cuda",
+        "a list of CUDA generators' states",
+    )
+    numpy = states.get("numpy")
+    need(
+        isinstance(numpy, list)
+        and len(numpy) == 5
+        and numpy[0] == "MT19937"
+        and isinstance(numpy[1], torch.Tensor)
+        and numpy[1].shape == (624,)
+        and numpy[1].dtype == torch.int64
+        and bool(((numpy[1] >= 0) & (numpy[1] < 2**32)).all())
+        and is_int(numpy[2])
+        and 0 <= numpy[2] <= 624
+        and is_int(numpy[3])
+        and isinstance(numpy[4], float),
+        "numpy",
+        "a Mersenne Twister's state",
+    )
+    python = states.get("python")
+    need(
+        isinstance(python, list)
+        and len(python) == 3
+        and is_int(python[0])
+        and isinstance(python[1], list)
+        and len(python[1]) == 625
+        and all(is_int(v) and 0 <= v < 2**32 for v in python[1])
+        and python[1][-1] <= 624
+        and (python[2] is None or isinstance(python[2], float)),
+        "python",
+        "Python's random state",
+    )
+
+
+def restore(p: Parts, state: dict[str, Any], run_dir: RunDir) -> None:
+    """Load `state` into the parts. A file that holds tensors of other shapes or odd types is
+    refused naming it."""
     try:
         p.model.load_state_dict(state["model"])
         p.optimizer.load_state_dict(state["optimizer"])
@@ -164,41 +188,10 @@ def restore(p: Parts, state: dict[str, Any], path: Path) -> Position:
         if state.get("average"):
             p.average.load_state_dict(state["average"])
         set_random_states(state["random"], p.order.rng)
-        names = {f.name for f in fields(Position)}
-        return Position(**{k: v for k, v in state["position"].items() if k in names})
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise BadFile(f"{path}: refused, does not fit this run ({first[:200]})") from None
-
-
-def resume(p: Parts, run_dir: Path) -> Position:
-    """Restore the run in `run_dir` (trainer.resume, which must be the run's own dir) from its
-    checkpoint: the same config (but for the epoch budget), its rows of metrics.csv and
-    layers.csv up to the checkpoint."""
-    assert p.loop.resume is not None
-    if p.loop.resume.resolve() != run_dir.resolve():
-        raise ConfigError(
-            f"trainer.resume={p.loop.resume}: a run resumes in its own dir, not {run_dir}; "
-            f"use `dltricks resume {p.loop.resume}`"
-        )
-    path = run_dir / records.CHECKPOINT
-    state = load_for_resume(path)
-    check_same_config(state["config"], p.config_yaml)
-    if p.loop.threads is None and isinstance(state.get("threads"), int) and state["threads"] > 0:
-        torch.set_num_threads(state["threads"])  # the count the run picked: bit for bit
-    position = restore(p, state, path)
-    for name, columns in (
-        (records.METRICS, records.METRIC_COLUMNS),
-        (records.LAYERS, records.LAYER_COLUMNS),
-    ):
-        # rows written after the checkpoint go
-        note = records.keep_rows(
-            run_dir / name, lambda row: int(row["epoch"]) < position.epoch, columns
-        )
-        if note:
-            print(f"dltricks: warning: {note}", flush=True)
-    print(f"dltricks: resuming {run_dir} at epoch {position.epoch}, step {position.step}")
-    return position
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        raise BadFile(
+            f"{run_dir.checkpoint_path}: refused, does not fit this run ({first_line(err)})"
+        ) from None
 
 
 # Keys a resumed run may change: how long it trains, and how often it saves.
@@ -210,8 +203,9 @@ RESUMABLE_CHANGES = (
 )
 
 
-def check_same_config(saved_yaml: Any, config_yaml: str) -> None:
-    """The config a checkpoint was saved with must be this run's (but for RESUMABLE_CHANGES)."""
+def check_same_config(saved_yaml: Any, config: dict[str, Any]) -> None:
+    """The config a checkpoint was saved with must be this run's `config` (flattened), but for
+    RESUMABLE_CHANGES."""
     import yaml
 
     try:
@@ -221,67 +215,13 @@ def check_same_config(saved_yaml: Any, config_yaml: str) -> None:
     if not isinstance(saved, dict):
         raise BadFile("the checkpoint holds no readable config: refused")
     saved = records.flatten(saved)
-    now = records.flatten(yaml.safe_load(config_yaml))
     changed = [
-        f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
-        for k in sorted(set(saved) | set(now))
-        if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
+        f"{k}: {saved.get(k)!r} -> {config.get(k)!r}"
+        for k in sorted(set(saved) | set(config))
+        if saved.get(k) != config.get(k) and k not in RESUMABLE_CHANGES
     ]
     if changed:
         raise ConfigError(
             "trainer.resume: the config differs from the run's (only "
             f"{', '.join(RESUMABLE_CHANGES[:1])} may change): " + "; ".join(changed)
         )
-
-
-# ---------------------------------------------------------------- signals
-
-
-class Interrupted(Exception):
-    """A stop signal arrived: the run saved a checkpoint and stops (exit 128 + signal)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-# Ctrl-C; kill, SLURM's preemption and `scontrol requeue`; SLURM's warning before the time
-# limit (submitit's --signal=USR2@signal_delay_s)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
-
-
-class StopRequest:
-    """While active, the STOP_SIGNALS set `signum` instead of killing the process, so the
-    loop can save a checkpoint at the next batch; a second SIGINT stops at once. Only the
-    command line's job enters one: a library call or a test keeps its own handlers.
-    `pass_on` hands the signal, once the checkpoint is saved, to the handler that was there
-    before (submitit's for SIGUSR2: it requeues the job, which then resumes)."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.signum == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for s in STOP_SIGNALS:
-                self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def pass_on(self, signum: int) -> None:
-        """Call the handler this one replaced for `signum`, if it was a Python function."""
-        old = self._old.get(signum)
-        if callable(old) and signum != signal.SIGINT:
-            old(signum, None)
-
-    def __exit__(self, *exc: object) -> None:
-        for s, old in self._old.items():
-            signal.signal(s, old)
-        self._old.clear()
-
-
-NEVER = StopRequest()  # never entered: its signum stays 0

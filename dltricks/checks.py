@@ -123,14 +123,14 @@ def main(args: list[str]) -> int:
     if opts.masks < 1:
         return bad_input(f"--masks {opts.masks}: must be >= 1")
     import tempfile
-    from pathlib import Path
 
     from dltricks import config
     from dltricks.build import build
+    from dltricks.rundir import RunDir
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            parts = build(config.load(opts.overrides), Path(tmp))
+            parts = build(config.load(opts.overrides), RunDir(tmp))
     except BadInput as err:
         return bad_input(str(err))
     rows = gradient_check(parts)

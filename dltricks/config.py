@@ -61,9 +61,7 @@ def _hydra_compose(overrides: list[str], with_hydra: bool) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    extra = plugins.search_path()
-    if extra and not any(o.startswith("hydra.searchpath=") for o in overrides):
-        overrides = [*overrides, f"hydra.searchpath=[{','.join(extra)}]"]
+    overrides = [*overrides, *plugins.searchpath_override(overrides)]
     try:
         if GlobalHydra.instance().is_initialized():  # inside a Hydra job (a sweep's)
             return hydra_compose("config", overrides, return_hydra_config=with_hydra)
@@ -113,6 +111,12 @@ def _split_list_string(value: str) -> list[str]:
     if value.startswith("[") and value.endswith("]"):
         return [v.strip() for v in value[1:-1].split(",") if v.strip()]
     return [value]
+
+
+def container(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain dicts and lists, interpolations unresolved (as a checkpoint keeps
+    it: a data root read from the environment may differ between sessions)."""
+    return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
 
 
 def is_hydra(override: str) -> bool:
@@ -188,10 +192,7 @@ def with_values(base: DictConfig, overrides: list[str]) -> DictConfig:
     cfg = base
     for override in OverridesParser.create().parse_overrides(overrides):
         if override.is_sweep_override():
-            raise ConfigError(
-                f"{override.input_line}: several values; to sweep over them, add --multirun "
-                "(-m); for a list, write key=[value1,value2]; for a string, quote it"
-            )
+            raise ConfigError(f"{override.input_line}: {checks.SEVERAL_VALUES}")
         if _is_choice(override.input_line):
             continue
         try:

@@ -16,6 +16,10 @@ from dltricks import extras, rules, targets
 from dltricks.errors import ConfigError
 
 _MISSING = object()
+SEVERAL_VALUES = (
+    "several values; to sweep over them, add --multirun (-m); for a list, write "
+    "key=[value1,value2]; for a string, quote it"
+)
 
 
 def first_lines(err: BaseException, n: int = 3) -> str:
@@ -24,10 +28,7 @@ def first_lines(err: BaseException, n: int = 3) -> str:
     message = str(err).strip() or str(err.__cause__ or type(err).__name__)
     sweep = re.search(r"Ambiguous value for argument '([^']+)'", message)
     if sweep:  # a sweep without -m: keep Hydra's hint in one line
-        return (
-            f"{sweep.group(1)}: several values; to sweep over them, add --multirun (-m); "
-            "for a list, write key=[value1,value2]; for a string, quote it"
-        )
+        return f"{sweep.group(1)}: {SEVERAL_VALUES}"
     missing = re.search(r"Could not find '(.+)/([^/']+)'\s+Available options in '\1':", message)
     if missing:
         group, name = missing.groups()
@@ -118,12 +119,29 @@ def check_types(cfg: DictConfig, base: DictConfig) -> None:
         expected = OmegaConf.select(base, key, default=_MISSING, throw_on_missing=False)
         if expected is _MISSING:
             raise ConfigError(unknown_key(base, key))
+        if isinstance(value, list) and _holds_mapping(value):
+            raise ConfigError(
+                f"{key}: a list of values (numbers, strings, lists of them), never of mappings; "
+                "a `_target_` is instantiated only where the option's own file has one"
+            )
         if value in rules.WORDS.get(key, ()) or expected in rules.WORDS.get(key, ()):
             continue
         if not _same_type(value, expected):
             raise ConfigError(
                 f"{key}={value!r}: expected {_type_name(expected)} (the default is {expected!r})"
             )
+
+
+def _holds_mapping(values: list) -> bool:
+    """A list (of lists) with a mapping in it: no key of conf/ holds one."""
+    todo = list(values)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, DictConfig | dict):
+            return True
+        if isinstance(item, ListConfig | list):
+            todo.extend(item)
+    return False
 
 
 def _same_type(value: Any, expected: Any) -> bool:

@@ -10,6 +10,8 @@ import torch
 
 from dltricks.errors import ConfigError
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def pick(name: str) -> torch.device:
     if name == "auto":
@@ -49,7 +51,7 @@ def autocast_for(device: torch.device, precision: str) -> Any:
         return nullcontext()
     if device.type != "cuda":
         raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
-    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return torch.autocast("cuda", dtype=PRECISIONS[precision])
 
 
 def cpu_threads(requested: int | None) -> int:

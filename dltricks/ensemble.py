@@ -14,23 +14,25 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dltricks import checkpoint, config, records, run_record
+from dltricks import config, records, run_record
 from dltricks.build import build
 from dltricks.errors import EXIT_OK, BadFile, BadInput, ConfigError, bad_input
+from dltricks.rundir import RunDir
 
 SPLITS = ("val", "test")
 
 
-def member(run_dir: Path, tmp: Path) -> tuple[dict[str, Any], Any]:
+def member(run_dir: RunDir, tmp: Path) -> tuple[dict[str, Any], Any]:
     """A run's flattened data options and its probabilities on the held-out splits."""
     cfg = config.load(run_record.saved_overrides(run_dir))
-    path = run_dir / records.CHECKPOINT
-    weights = checkpoint.load_checkpoint(path).get("model")
-    p = build(cfg, tmp)
+    weights = run_dir.load_checkpoint().get("model")
+    p = build(cfg, RunDir(tmp))
     try:
         p.model.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise BadFile(f"{path}: its weights do not fit the run's model ({err})") from None
+        raise BadFile(
+            f"{run_dir.checkpoint_path}: its weights do not fit the run's model ({err})"
+        ) from None
     p.model.eval()
     with torch.inference_mode():
         probs = {s: F.softmax(p.model(getattr(p.data, s).x).float(), 1) for s in SPLITS}
@@ -47,7 +49,7 @@ def ensemble(run_dirs: list[Path]) -> dict[str, Any]:
     members, first = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for run in run_dirs:
-            data, out = member(run, Path(tmp))
+            data, out = member(RunDir(run), Path(tmp))
             if first is not None and data != first:
                 changed = sorted(k for k in set(data) | set(first) if data.get(k) != first.get(k))
                 raise ConfigError(

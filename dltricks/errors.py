@@ -26,3 +26,10 @@ class ConfigError(BadInput):
 
 class BadFile(BadInput):
     """A file that is missing or not what it should be (truncated, foreign, tampered)."""
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's message in one line (its type's name when it has none), for a message
+    that names the file or key it is about."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__

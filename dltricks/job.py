@@ -11,26 +11,25 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from dltricks import config, records, sweep
+from dltricks import config, sweep
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, say
 from dltricks.run_record import Job, record_failure
+from dltricks.rundir import Busy
+from dltricks.signals import Interrupted, StopRequest
 
 
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from dltricks import lock
-    from dltricks.checkpoint import StopRequest  # imports torch: not before Hydra's --help
-
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
     job = Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
     multirun = hc.mode == RunMode.MULTIRUN
-    try:  # no one else writes this run's dir while it runs
-        lock.hold(job.run_dir)
-    except lock.Busy as err:
+    try:  # no one else writes this run's dir while it runs (this process may hold it already)
+        job.dir.hold()
+    except Busy as err:
         if multirun:
             print(f"dltricks: job {hc.job.num} refused: {err}", file=sys.stderr)
             return None
@@ -42,12 +41,11 @@ def main(cfg: DictConfig) -> float | None:
                 return sweep_job(cfg, job, hc.job.num, sweep.threads_per_job(hc.launcher), stop)
             return single_job(cfg, job, stop)
     finally:
-        lock.release(job.run_dir)
+        job.dir.release()
 
 
 def single_job(cfg: DictConfig, job: Job, stop: Any) -> float | None:
     from dltricks import train
-    from dltricks.checkpoint import Interrupted
 
     try:
         return sweep.objective(train.run(cfg, job, stop))
@@ -65,7 +63,7 @@ def single_job(cfg: DictConfig, job: Job, stop: Any) -> float | None:
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as err:  # a full disk, an output folder gone: one line, no traceback
-        saved = (job.run_dir / records.CHECKPOINT).exists()
+        saved = job.dir.has_checkpoint()
         kept = f"the last checkpoint in {job.run_dir} is intact" if saved else "no checkpoint"
         say(f"{os_error(err, job.run_dir)}; {kept}")
         sys.exit(EXIT_INTERNAL)
@@ -74,9 +72,8 @@ def single_job(cfg: DictConfig, job: Job, stop: Any) -> float | None:
 def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: Any) -> float | None:
     """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
     from dltricks import train
-    from dltricks.checkpoint import Interrupted
 
-    state, summary = sweep.previous(job.run_dir, job.overrides)
+    state, summary = sweep.previous(job.dir, job.overrides)
     if state == "finished":
         print(f"dltricks: job {num} already {summary['status']}: skipped", flush=True)
         return sweep.objective(summary)

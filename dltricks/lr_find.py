@@ -13,9 +13,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from dltricks import records
 from dltricks.build import build
 from dltricks.errors import EXIT_OK, BadInput, bad_input
+from dltricks.rundir import OUTPUTS, MetricsWriter, RunDir
 
 
 def lr_find(
@@ -28,10 +28,10 @@ def lr_find(
     stop_factor: float = 4.0,
 ) -> dict[str, Any]:
     """Run the test on the model, data and optimizer `cfg` picks; write lr_find.csv/.png."""
-    p = build(cfg, out)
+    p = build(cfg, RunDir(out))
     rows = range_test(p, steps, min_lr, max_lr, beta, stop_factor)
     suggested = suggest(rows)
-    with records.MetricsWriter(out / "lr_find.csv", ["step", "lr", "loss", "smoothed"]) as w:
+    with MetricsWriter(out / "lr_find.csv", ["step", "lr", "loss", "smoothed"], fresh=True) as w:
         for row in rows:
             w.write(row)
     plot(rows, suggested, out / "lr_find.png")
@@ -49,8 +49,12 @@ def lr_find(
 def range_test(
     p: Any, steps: int, min_lr: float, max_lr: float, beta: float, stop_factor: float
 ) -> list[dict[str, float]]:
-    model, optimizer, data = p.model, p.optimizer, p.data
-    model.train()
+    """The loss of each update while the rate grows, each update the training loop's own
+    (train.train_step: autocast, the grad scaler, perturbations, gradient hooks)."""
+    from dltricks.train import train_step
+
+    data, base_lr = p.data, p.optimizer.param_groups[0]["initial_lr"]
+    p.model.train()
     rows: list[dict[str, float]] = []
     avg, best, epoch, batches = 0.0, math.inf, 0, iter(())
     for step in range(steps):
@@ -65,13 +69,7 @@ def range_test(
                 for i in range(0, len(ys), p.batch_size)
             )
             x, y = next(batches)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = p.reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        p.step()
-        value = loss.item()  # one sync per step is fine for a few hundred steps
+        value = train_step(p, x, y, lr / base_lr, step).item()  # a sync a step: a few hundred
         avg = beta * avg + (1 - beta) * value
         smoothed = avg / (1 - beta ** (step + 1))  # bias-corrected running mean
         rows.append({"step": step, "lr": lr, "loss": value, "smoothed": smoothed})
@@ -138,7 +136,7 @@ def main(args: list[str]) -> int:
         return bad_input("--steps must be >= 10 and 0 < --min-lr < --max-lr")
     from dltricks import config
 
-    out = opts.out or Path("outputs/lr_find") / time.strftime("%Y-%m-%d/%H-%M-%S")
+    out = opts.out or OUTPUTS / "lr_find" / time.strftime("%Y-%m-%d/%H-%M-%S")
     try:
         cfg = config.load(opts.overrides)
         out.mkdir(parents=True, exist_ok=True)

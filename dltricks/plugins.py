@@ -143,5 +143,14 @@ def search_path() -> list[str]:
     return [f"file://{s.conf}" for s in sources()[1:]]
 
 
+def searchpath_override(overrides: list[str]) -> list[str]:
+    """The hydra.searchpath override that adds the plugins' and --config-dir's folders, unless
+    the overrides set one themselves ([] when there is nothing to add)."""
+    extra = search_path()
+    if not extra or any(o.startswith("hydra.searchpath=") for o in overrides):
+        return []
+    return [f"hydra.searchpath=[{','.join(extra)}]"]
+
+
 def allowed_prefixes() -> tuple[str, ...]:
     return tuple(s.prefix for s in plugins() if s.prefix)

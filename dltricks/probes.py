@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 
 from dltricks.models.activations import Activation
 from dltricks.models.init import WEIGHT_LAYERS
-from dltricks.records import LAYER_COLUMNS, MetricsWriter
+from dltricks.rundir import MetricsWriter
 
 PROBED = (*WEIGHT_LAYERS, nn.RNNBase)
 
@@ -49,15 +48,15 @@ class Probes:
         x: torch.Tensor,
         y: torch.Tensor,
         criterion: nn.Module,
-        path: Path,
+        writer: MetricsWriter,
         activation: Activation,
         every: int = 1,
-        fresh: bool = True,
     ) -> None:
+        """writer: layers.csv's (RunDir.layers_writer)."""
         self.model, self.x, self.y, self.criterion, self.every = model, x, y, criterion, every
         self.activation = activation
         self.layers = weight_layers(model)
-        self.writer = MetricsWriter(path, LAYER_COLUMNS, fresh=fresh)  # append on resume
+        self.writer = writer
         self.before: list[list[torch.Tensor]] | None = None
         self.ratio_check: dict[str, Any] | None = None  # the first probe after an update
 

@@ -1,23 +1,13 @@
-"""The files a run leaves (DESIGN.md section 2): metrics.csv, summary.json.
-
-Written so that a crash at any moment leaves them readable: every metrics row is one
-newline-terminated write, flushed; summary.json is replaced atomically (temp file + rename).
-"""
+"""What a run's files hold (DESIGN.md section 2): the metrics registry (metrics.csv's and
+layers.csv's columns, summary.json's final and best), the statuses, and summary.json's schema,
+with the one definition of "a number" that the config rules, the trackers and the report
+share. No file I/O here: where the files are and how they are read and written is
+dltricks.rundir's."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import os
-from pathlib import Path
 from typing import Any
-
-METRICS = "metrics.csv"
-SUMMARY = "summary.json"
-CHECKPOINT = "checkpoint.pt"
-LAYERS = "layers.csv"
 
 # ---------------------------------------------------------------- the metrics registry
 # Every metric's name is written here once; the loop, the summary and the report derive
@@ -49,21 +39,13 @@ METRICS_DOC: dict[str, str] = {
 }
 METRIC_COLUMNS = list(METRICS_DOC)
 """metrics.csv's columns, in order (an optimizer may add its own after them)."""
-LAYER_COLUMNS = [
-    "epoch",
-    "step",
-    "layer",
-    "index",
-    "kind",
-    "grad_norm",
-    "weight_norm",
-    "update_ratio",
-    "act_mean",
-    "act_std",
-    "dead_frac",
-]
+LAYER_STATS = ("grad_norm", "weight_norm", "update_ratio", "act_mean", "act_std", "dead_frac")
+"""What the probes measure of each weight layer (probes.py)."""
+LAYER_COLUMNS = ["epoch", "step", "layer", "index", "kind", *LAYER_STATS]
 """layers.csv's columns (trainer.probes=true): one row per weight layer and probe."""
-STATUSES = ("running", "completed", "early_stopped", "diverged", "interrupted", "failed")
+RESULTS = ("completed", "early_stopped", "diverged", "pruned")
+"""The statuses of a run that ended with a result (exit 0): a sweep's re-run skips it."""
+STATUSES = ("running", *RESULTS, "interrupted", "failed")
 
 # summary.json's fields a reader relies on, and what each must be: the file is read back by
 # the report and by resume, and someone else may have written it.
@@ -120,13 +102,6 @@ def summary_problems(summary: dict[str, Any]) -> list[str]:
     return wrong
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLAlchemy SQLite URL (an MLflow store, an Optuna study), else
-    None."""
-    prefix = "sqlite:///"
-    return Path(url[len(prefix) :]).expanduser() if url.startswith(prefix) else None
-
-
 def sound_fields(summary: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A summary read back without the fields that do not fit SUMMARY_FIELDS, and their
     names: what a reader may rely on."""
@@ -138,87 +113,16 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def is_number(value: Any, finite: bool = False) -> bool:
+    """An int or a float, never a bool (json and YAML's true is not 1); finite: not nan or
+    inf either."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return not finite or math.isfinite(value)
+
+
 def _number(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-
-
-class MetricsWriter:
-    """Appends one row per evaluation to a CSV file with fixed columns."""
-
-    def __init__(
-        self, path: Path, columns: list[str] = METRIC_COLUMNS, fresh: bool = False
-    ) -> None:
-        """fresh: start the file anew (a run from scratch); otherwise append (a resumed run)."""
-        self.path = Path(path)
-        self.columns = columns
-        new = fresh or not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "w" if fresh else "a", newline="")  # noqa: SIM115
-        if new:
-            self._write(columns)
-
-    def write(self, row: dict[str, Any]) -> None:
-        """One row; a key with no column is an error (a metric must not vanish silently)."""
-        unknown = set(row) - set(self.columns)
-        if unknown:
-            raise KeyError(f"{self.path.name} has no column for {', '.join(sorted(unknown))}")
-        self._write([_cell(row.get(c)) for c in self.columns])
-
-    def _write(self, cells: list[Any]) -> None:
-        line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow(cells)
-        self._file.write(line.getvalue())  # one write per row: never half a row on disk
-        self._file.flush()
-
-    def sync(self) -> None:
-        """Flush to the disk itself (once per evaluation: cheap, and survives a power cut)."""
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self.sync()
-            self._file.close()
-
-    def __enter__(self) -> MetricsWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)  # shortest exact repr: the CSV round-trips bit for bit
-    return value
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to `path` so that readers see the old or the new file, never a torn one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(_jsonable(data), f, indent=2, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN and inf become null: summary.json stays strict JSON that any reader accepts."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    with open(path) as f:
-        return json.load(f)
+    return value is None or is_number(value)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -233,61 +137,6 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# ---------------------------------------------------------------- readers (report, resume)
-
-
-def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
-    """(header, rows, warnings) of a CSV written by MetricsWriter, tolerant of a crash:
-    an unterminated last line (a row being written) and NUL-filled tails (a file extended
-    but never written, after a power cut) are dropped, and said so in the warnings."""
-    raw = Path(path).read_bytes()
-    warnings: list[str] = []
-    end = raw.rfind(b"\n") + 1
-    if b"\x00" in raw[end:]:
-        warnings.append(f"{Path(path).name}: ignored a NUL-filled tail (a cut-short write)")
-    elif end < len(raw):
-        warnings.append(f"{Path(path).name}: ignored an unterminated last line")
-    lines = raw[:end].decode("utf-8", errors="replace").splitlines()
-    if any("\x00" in line for line in lines):
-        lines = [line for line in lines if "\x00" not in line]
-        warnings.append(f"{Path(path).name}: ignored lines with NUL bytes")
-    parsed = list(csv.reader(lines))
-    if not parsed:
-        return [], [], warnings
-    header, rows = parsed[0], parsed[1:]
-    good = [r for r in rows if len(r) == len(header)]
-    if len(good) < len(rows):
-        warnings.append(f"{Path(path).name}: ignored {len(rows) - len(good)} malformed rows")
-    return header, good, warnings
-
-
-def keep_rows(path: Path, keep: Any, columns: list[str]) -> str | None:
-    """Rewrite a CSV (atomically) with only its whole rows for which keep(row dict) is true:
-    a resumed run drops the rows written after its checkpoint. A file whose header is not
-    `columns` (garbage, or someone else's) is moved aside to PATH.unreadable, so the run
-    starts it anew and nothing is lost; what was done, for a warning."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    header, rows, _ = read_csv_rows(path)
-    if header[: len(columns)] != columns:
-        aside = path.with_name(path.name + ".unreadable")
-        os.replace(path, aside)
-        return f"{path.name} has no {columns[0]},... header: moved to {aside.name}"
-    kept = [r for r in rows if _kept(keep, dict(zip(header, r, strict=True)))]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(kept)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return None
-
-
-def _kept(keep: Any, row: dict[str, str]) -> bool:
-    try:
-        return bool(keep(row))
-    except (KeyError, ValueError):  # a row that does not parse is not kept
-        return False
+def is_int(value: Any) -> bool:
+    """An int, never a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -4,21 +4,22 @@ but not together (COMBINATIONS). config.validate applies both to the composed co
 from __future__ import annotations
 
 import fnmatch
-import math
+import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from omegaconf import DictConfig
 
 from dltricks.errors import ConfigError
+from dltricks.records import is_number
 
 # A rule: (key pattern, test, what the value must be). fnmatch patterns over dotted keys.
 Rule = tuple[str, Callable[[Any], bool], str]
 
 
 def _num(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    return is_number(x, finite=True)
 
 
 def _positive(x: Any) -> bool:
@@ -63,7 +64,6 @@ RULES: list[Rule] = [
         lambda x: bool(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(x))),
         "auto, cpu, mps, cuda or cuda:N",
     ),
-    ("trainer.precision", lambda x: x in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     ("trainer.curriculum.epochs", _int_at_least(0), "an integer >= 0"),
     ("trainer.probe_every", _int_at_least(1), "an integer >= 1"),
     ("trainer.lr_scale", _positive, "a number > 0"),
@@ -71,24 +71,15 @@ RULES: list[Rule] = [
     ("trainer.overfit_subset", _int_at_least(0), "an integer >= 0 (0: off)"),
     ("trainer.overfit_loss", _positive, "a number > 0"),
     ("trainer.curriculum.start", lambda x: _num(x) and 0 < x <= 1, "a fraction in (0, 1]"),
-    ("trainer.curriculum.score", lambda x: x in ("class_distance",), "class_distance"),
     ("model.depth", _int_at_least(2), "an integer >= 2"),
     ("model.width", _int_at_least(1), "an integer >= 1"),
-    ("model.block", lambda x: x in ("post", "pre"), "post or pre"),
     ("transfer.freeze", _int_at_least(0), "an integer >= 0"),
-    ("model.cell", lambda x: x in ("rnn", "gru", "lstm"), "rnn, gru or lstm"),
     ("model.hidden", _int_at_least(1), "an integer >= 1"),
     ("model.layers", _int_at_least(1), "an integer >= 1"),
-    ("model.readout", lambda x: x in ("last", "all"), "last or all"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
     ("data.train_size", _int_at_least(0), "an integer >= 0 (0: all)"),
     ("data.pca_dims", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
-    (
-        "data.preprocess",
-        lambda x: x in ("none", "center", "channel_center", "standardize", "whiten", "pca"),
-        "none, center, channel_center, standardize, whiten or pca",
-    ),
     ("optimizer.lr", _positive, "a number > 0"),
     ("optimizer.momentum", _fraction, "a number in [0, 1)"),
     ("optimizer.weight_decay", _non_negative, "a number >= 0"),
@@ -112,8 +103,6 @@ RULES: list[Rule] = [
     ("optimizer.momentum_decay", _non_negative, "a number >= 0"),
     ("init.std", _positive, "a number > 0"),
     ("init.gain", lambda x: x == "auto" or _positive(x), "`auto` or a number > 0"),
-    ("init.distribution", lambda x: x in ("normal", "uniform"), "normal or uniform"),
-    ("init.mode", lambda x: x in ("fan_in", "fan_out"), "fan_in or fan_out"),
     ("schedule.warmup_steps", _int_at_least(0), "an integer >= 0"),
     ("activation.negative_slope", _num, "a number (0.01: leaky; -1: |x|, note 002)"),
     ("activation.alpha", _positive, "a number > 0"),
@@ -126,19 +115,8 @@ RULES: list[Rule] = [
     ("regularization.weight_decay.weight_decay", _non_negative, "a number >= 0"),
     ("regularization.dropout.p", _fraction, "a probability in [0, 1)"),
     ("regularization.dropout.input_p", _fraction, "a probability in [0, 1)"),
-    ("regularization.dropout.mode", lambda x: x in ("inverted", "classic"), "inverted or classic"),
     ("regularization.early_stopping.patience", _int_at_least(1), "an integer >= 1"),
     ("regularization.early_stopping.min_delta", _non_negative, "a number >= 0"),
-    (
-        "regularization.early_stopping.monitor",
-        lambda x: x in ("val_loss", "val_err"),
-        "val_loss or val_err",
-    ),
-    (
-        "regularization.early_stopping.mode",
-        lambda x: x in ("patience", "increases"),
-        "patience or increases",
-    ),
     ("regularization.grad_clip.max_norm", _positive, "a number > 0"),
     ("regularization.gradient_noise.eta", _non_negative, "a number >= 0"),
     ("regularization.gradient_noise.gamma", _non_negative, "a number >= 0"),
@@ -172,24 +150,58 @@ RULES: list[Rule] = [
 ]
 
 
+def one_of(key: str, words: Collection[str]) -> Rule:
+    """A key that takes one of `words` (the names a module defines: its single source)."""
+    listed = list(words)
+    text = " or ".join([", ".join(listed[:-1]), listed[-1]]) if len(listed) > 1 else listed[0]
+    return key, lambda x: x in listed, text
+
+
+@functools.cache
+def word_rules() -> list[Rule]:
+    """The keys whose words the module that reads them defines (imported when checked)."""
+    from dltricks import device, early_stopping
+    from dltricks.data import order, preprocess
+    from dltricks.models import dropout, init
+
+    return [
+        one_of("trainer.precision", device.PRECISIONS),
+        one_of("trainer.curriculum.score", order.SCORES),
+        one_of("data.preprocess", preprocess.SCHEMES),
+        one_of("init.distribution", init.DISTRIBUTIONS),
+        one_of("init.mode", init.FAN_MODES),
+        one_of("regularization.dropout.mode", dropout.MODES),
+        one_of("regularization.early_stopping.monitor", early_stopping.MONITORS),
+        one_of("regularization.early_stopping.mode", early_stopping.MODES),
+    ]
+
+
 def check_values(cfg: DictConfig, leaves: Iterator[tuple[str, Any]]) -> None:
     """Every (dotted key, value) leaf against RULES, then the COMBINATIONS of choices."""
+    rules = [*RULES, *word_rules()]
     for key, value in leaves:
-        for pattern, test, wanted in RULES:
+        for pattern, test, wanted in rules:
             if fnmatch.fnmatchcase(key, pattern) and not _safe(test, value):
                 raise ConfigError(f"{key}={value}: must be {wanted}")
     for check in COMBINATIONS:
         check(cfg)
 
 
-def _convnet_depth(cfg: DictConfig) -> None:
-    from dltricks.models import stage_blocks
+def _declared_rules(cfg: DictConfig) -> None:
+    """The rules an option's factory declares (`check_args`, models/contract.py): the CIFAR
+    ResNet's 6n+2 depths, a block kind, an RNN's cell; a tracker's store."""
+    from dltricks import targets
 
-    if str(cfg.model.get("_target_", "")).endswith("ConvNet"):
+    nodes = {"model": cfg.model, **{f"logger.{k}": v for k, v in (cfg.get("logger") or {}).items()}}
+    for where, node in nodes.items():
+        check = getattr(targets.factory_of(node, where), "check_args", None)
+        if check is None:
+            continue
+        keys = {k: v for k, v in node.items() if k not in targets.HYDRA_KEYS}
         try:
-            stage_blocks(cfg.model.depth)
+            check(**keys)
         except ValueError as err:
-            raise ConfigError(f"model.depth={cfg.model.depth}: {err}") from None
+            raise ConfigError(str(err)) from None
 
 
 def _maxout_pre_activation(cfg: DictConfig) -> None:
@@ -214,7 +226,7 @@ def _average_and_early_stopping(cfg: DictConfig) -> None:
 
 
 # Checks of choices that are fine alone but not together.
-COMBINATIONS = [_convnet_depth, _maxout_pre_activation, _pca_dims, _average_and_early_stopping]
+COMBINATIONS = [_declared_rules, _maxout_pre_activation, _pca_dims, _average_and_early_stopping]
 
 
 def _safe(test: Callable[[Any], bool], value: Any) -> bool:

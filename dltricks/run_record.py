@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from dltricks import __version__, console, records
 from dltricks.errors import BadFile, say
+from dltricks.rundir import RunDir
+from dltricks.signals import Interrupted
 
 if TYPE_CHECKING:
     from dltricks.build import Parts
-    from dltricks.checkpoint import Position
+    from dltricks.position import Position
 
 
 @dataclass
@@ -31,6 +33,10 @@ class Job:
     run_dir: Path
     choices: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+
+    @property
+    def dir(self) -> RunDir:
+        return RunDir(self.run_dir)
 
 
 def started(job: Job) -> dict[str, Any]:
@@ -89,12 +95,10 @@ class RunRecord:
         self, job: Job, p: Parts, position: Position, start: float, columns: list[str], **extra: Any
     ) -> None:
         self.job, self.position, self.start = job, position, start
-        self.path = job.run_dir / records.SUMMARY
-        self.metrics = records.MetricsWriter(
-            job.run_dir / records.METRICS, columns, fresh=not p.loop.resume
-        )
+        self.dir = job.dir
+        self.metrics = self.dir.metrics_writer(columns, fresh=not p.loop.resume)
         self.trackers, self.resume_step = p.trackers, position.step if p.loop.resume else None
-        self.params = _params(p.config_yaml, job.choices)
+        self.params = _params(p.flat_config, job.choices)
         self.status = "completed"
         self.final: dict[str, Any] | None = None
         self.summary = self._earlier(p.facts) if p.loop.resume else new_summary(job, p.facts)
@@ -113,24 +117,22 @@ class RunRecord:
     def _earlier(self, facts: dict[str, Any]) -> dict[str, Any]:
         """A resumed run's summary (someone else may have written it: a field not of its
         type is left out, named); a fresh one if it is unreadable."""
-        try:
-            summary = records.read_json(self.path)
-        except (OSError, ValueError):
-            summary = None
-        if not isinstance(summary, dict):
+        earlier = self.dir.read_summary()
+        if earlier.problem:
             return new_summary(self.job, facts)
-        summary, wrong = records.sound_fields(summary)
-        if wrong:
-            print(f"dltricks: warning: {self.path}: left out {', '.join(wrong)} (not of its type)")
-        return summary
+        if earlier.wrong:
+            print(
+                f"dltricks: warning: {self.dir.path}: summary.json: left out "
+                f"{', '.join(earlier.wrong)} (not of its type)"
+            )
+        return earlier.data
 
     def __enter__(self) -> RunRecord:
         self.summary["setup_s"] = time.perf_counter() - self.start  # before step 1
-        run_dir = self.job.run_dir
-        started = self.trackers.start(run_dir, self.summary, self.params, self.resume_step)
+        started = self.trackers.start(self.dir, self.summary, self.params, self.resume_step)
         if started:
             self.summary["trackers"] = {**(self.summary.get("trackers") or {}), **started}
-        records.write_json_atomic(self.path, self.summary)
+        self.dir.write_summary(self.summary)
         print(self.intro, flush=True)
         tricks, choices = self.summary.get("tricks") or {}, self.summary.get("choices") or {}
         for trick in (t for t, n in tricks.items() if n == 0 and t != "weight_layers"):
@@ -156,8 +158,6 @@ class RunRecord:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from dltricks.checkpoint import Interrupted
-
         at = self.position
         if kind is not None and issubclass(kind, Interrupted | KeyboardInterrupt):
             self.status = "interrupted"
@@ -176,61 +176,53 @@ class RunRecord:
         )
         self.metrics.close()
         try:  # a full disk must not hide the error that ended the run
-            records.write_json_atomic(self.path, self.summary)
+            self.dir.write_summary(self.summary)
         except OSError as write_err:
-            say(f"cannot write {self.path}: {write_err.strerror}")
-        self.trackers.finish(self.summary, self.job.run_dir)
+            say(f"cannot write the summary into {self.dir}: {write_err.strerror}")
+        self.trackers.finish(self.summary, self.dir)
         if err is None:
             print(console.result_line(self.summary, self.job.run_dir), flush=True)
 
 
-def _params(config_yaml: str, choices: dict[str, Any]) -> dict[str, Any]:
+def _params(flat_config: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
     """What a tracker records as the run's parameters: the options picked, every key."""
-    import yaml
-
     picked = {f"option.{g}": "+".join(v) if isinstance(v, list) else v for g, v in choices.items()}
-    return {**picked, **records.flatten(yaml.safe_load(config_yaml) or {})}
+    return {**picked, **flat_config}
 
 
 def record_failure(job: Job, error: str, overwrite: bool = True) -> None:
     """A run that failed outside the loop: summary.json says so (the report lists it).
     overwrite=False keeps an error the loop already recorded."""
-    path = job.run_dir / records.SUMMARY
-    try:
-        summary = records.read_json(path) if path.exists() else None
-    except (OSError, ValueError):
-        summary = None
-    if not isinstance(summary, dict):
-        summary = started(job)
+    earlier = job.dir.read_summary()
+    summary = started(job) if earlier.problem else earlier.data
     if not overwrite and summary.get("status") == "failed":
         return
     summary.update(status="failed", error=error)
     try:
         job.run_dir.mkdir(parents=True, exist_ok=True)
-        records.write_json_atomic(path, summary)
+        job.dir.write_summary(summary)
     except OSError as err:
-        print(f"dltricks: cannot record the failure in {path}: {err.strerror}", file=sys.stderr)
+        print(f"dltricks: cannot record the failure in {job.dir}: {err.strerror}", file=sys.stderr)
 
 
-def saved_overrides(run_dir: Path) -> list[str]:
+def saved_overrides(run_dir: RunDir) -> list[str]:
     """The overrides `dltricks resume` replays, from the run's summary.json: only the run's
     own config keys. The file is untrusted input (a run dir may come from anyone): Hydra's
     keys (hydra.callbacks could instantiate anything), trainer.resume and interpolations that
     reach outside the config (${oc.env:...}) are refused, never replayed."""
-    path = run_dir / records.SUMMARY
-    try:
-        summary = records.read_json(path)
-    except (OSError, ValueError):
-        raise BadFile(f"{path}: missing or unreadable (not a dltricks run dir?)") from None
-    overrides = summary.get("overrides") if isinstance(summary, dict) else None
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        raise BadFile(f"{path}: refused, `overrides` is not a list of strings")
+    summary = run_dir.read_summary()
+    where = f"{run_dir}: summary.json"
+    if summary.problem:
+        raise BadFile(f"{where}: {summary.problem} (not a dltricks run dir?)")
+    if "overrides" in summary.wrong or "overrides" not in summary.data:
+        raise BadFile(f"{where}: refused, `overrides` is not a list of strings")
+    overrides = summary.data["overrides"]
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         foreign = key.startswith(("hydra.", "hydra/")) or key == "trainer.resume"
         if foreign or re.search(r"\$\{[^}]*:", override):
             raise BadFile(
-                f"{path}: refused to replay {override!r}: a run's overrides set only its own "
+                f"{where}: refused to replay {override!r}: a run's overrides set only its own "
                 "config keys (was the file edited?)"
             )
     return overrides

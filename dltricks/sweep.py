@@ -17,10 +17,11 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dltricks import config, records
-from dltricks.errors import ConfigError
+from dltricks import config, records, rundir, stores
+from dltricks.errors import ConfigError, first_line
+from dltricks.rundir import RunDir
 
-FINISHED = ("completed", "early_stopped", "diverged")  # a result: a re-run skips the job
+FINISHED = records.RESULTS  # a result: a re-run skips the job
 
 
 def objective(summary: dict[str, Any] | None) -> float | None:
@@ -36,31 +37,23 @@ def objective(summary: dict[str, Any] | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def previous(run_dir: Path, overrides: list[str]) -> tuple[str, dict | None]:
+def previous(run_dir: RunDir, overrides: list[str]) -> tuple[str, dict | None]:
     """What is already in a job's dir: ("new", None), ("finished", summary) to skip,
     ("resume", summary) to continue from its checkpoint, or ("other", summary) when it holds
     a run of other overrides."""
-    try:
-        summary = records.read_json(run_dir / records.SUMMARY)
-    except (OSError, ValueError):
+    read = run_dir.read_summary()
+    if read.problem == "missing":
         return "new", None
-    saved = summary.get("overrides") if isinstance(summary, dict) else None
-    if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
+    summary = read.data
+    if read.problem or "overrides" in read.wrong or "overrides" not in summary:
         return "other", {"overrides": ["(unreadable)"]}  # not this job's: never overwritten
-    if sorted(saved) != sorted(overrides):
+    if sorted(summary["overrides"]) != sorted(overrides):
         return "other", summary
     if summary.get("status") in FINISHED:
         return "finished", summary
-    if (run_dir / records.CHECKPOINT).exists():
+    if run_dir.has_checkpoint():
         return "resume", summary
     return "new", None
-
-
-def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """The overrides of each job of a grid sweep (Hydra's own keys left out)."""
-    from dltricks import hydra_compat
-
-    return hydra_compat.sweep_jobs([o for o in overrides if not config.is_hydra(o)])
 
 
 def is_swept(override: str) -> bool:
@@ -83,8 +76,12 @@ def checked_jobs(overrides: list[str], hydra: DictConfig) -> list[list[str]]:
     given = {config.key_of(o).lstrip("+~") for o in job}
     space = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
     searched = [f"{k}={v}" for k, v in space.items() if k not in given]
+    from dltricks import hydra_compat
+
     parser = OverridesParser.create()
-    return sweep_jobs([_as_choices(parser.parse_override(o), o) for o in job + searched])
+    return hydra_compat.sweep_jobs(
+        [_as_choices(parser.parse_override(o), o) for o in job + searched]
+    )
 
 
 def _as_choices(override: Any, text: str) -> str:
@@ -136,7 +133,7 @@ def open_study(hydra: DictConfig) -> None:
     import optuna
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    database = records.sqlite_file(str(storage))
+    database = stores.sqlite_file(str(storage))
     if database:  # a file: its folder made as outputs/ is
         folder = database.parent
         try:
@@ -165,17 +162,8 @@ def open_study(hydra: DictConfig) -> None:
         except Exception as err:  # a URL of no known database, a server that refuses
             failure = err
             break
-    message = (
-        str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
-    )
-    driver = DB_DRIVERS.get(str(storage).split(":", 1)[0].split("+", 1)[0])
-    if driver and "import" in message.lower():
-        message = f"its database driver is missing: pip install {driver}"
+    message = stores.driver_hint(str(storage), first_line(failure))
     raise ConfigError(f"hydra.sweeper.storage={storage}: cannot open the study: {message}")
-
-
-# a storage URL's scheme -> the package that lets SQLAlchemy speak to it
-DB_DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL"}
 
 
 def threads_per_job(launcher: DictConfig) -> int | None:
@@ -194,33 +182,19 @@ def tally(sweep_dir: Path, since: float | None = None) -> dict[str, int]:
     jobs Hydra launched since then: the jobs of this command, not those of another command
     that shares the dir (an experiment of several sweeps) and has yet to run again."""
     counts: dict[str, int] = {}
-    # Hydra's job dirs (with .hydra/), not a report or a pretraining run kept beside them
-    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
-        if since is not None and not _launched_since(job, since):
+    for job in rundir.jobs(sweep_dir):  # Hydra's job dirs, not a report kept beside them
+        if since is not None and not job.launched_since(since):
             continue
-        try:
-            summary = records.read_json(job / records.SUMMARY)
-        except (OSError, ValueError):
-            summary = {}  # Hydra made the dir, the job never wrote its summary
-        status = summary.get("status") if isinstance(summary, dict) else None
+        status = job.read_summary().status  # None: the job never wrote its summary
         status = status if status in records.STATUSES else "crashed"  # or someone else did
         counts[status] = counts.get(status, 0) + 1
     return counts
 
 
-def _launched_since(job: Path, since: float) -> bool:
-    """Hydra writes a job's .hydra/overrides.yaml as it launches the job, skipped or not.
-    A second of slack for the clock of the machine that ran it."""
-    try:
-        return (job / ".hydra" / "overrides.yaml").stat().st_mtime >= since - 1.0
-    except OSError:
-        return True  # launched, but its record is broken: the tally shows it
-
-
 def tally_line(sweep_dir: Path, since: float | None = None) -> tuple[str, bool]:
     """The sweep's one-line tally, and whether every job ended with a result (completed,
     stopped early or diverged: a diverged run is a result, as for a single run)."""
-    counts = tally(sweep_dir, since) if sweep_dir.is_dir() else {}
+    counts = tally(sweep_dir, since)
     total = sum(counts.values())
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none ran"
     ok = bool(counts) and all(status in FINISHED for status in counts)

@@ -1,20 +1,25 @@
 """What a config may instantiate, and instantiating it. A config file must not be a way to run
-arbitrary code: every `_target_` must lie under ALLOWED_TARGETS (a bare "torch." would admit
-torch.load; Hydra's own blocklist lets builtins.open through), exist, and accept the keys the
-node gives it."""
+arbitrary code: every `_target_` must name an object defined in a module under
+ALLOWED_TARGETS (a bare "torch." would admit torch.load; Hydra's own blocklist lets
+builtins.open through), reached without passing through a module outside them (so
+`dltricks.models.mlp.torch.save` is refused, not admitted by its spelling), exist, and accept
+the keys the node gives it. dltricks' own modules allowed are those that hold options: a
+config cannot call the code that writes run files."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import inspect
+from types import ModuleType
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
 from dltricks.errors import ConfigError
 
-ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", "dltricks.")
+OPTION_PACKAGES = ("data", "models", "optim", "regularize", "early_stopping", "losses", "trackers")
+ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", *(f"dltricks.{m}." for m in OPTION_PACKAGES))
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 # What Hydra itself may instantiate (hydra.launcher, .sweeper, .callbacks...): its own core
 # plugins and the installed launcher/sweeper plugins, Optuna's samplers, dltricks' own.
@@ -23,7 +28,6 @@ HYDRA_TARGETS = (
     "hydra_plugins.",
     "hydra.experimental.callbacks.",
     "optuna.samplers.",
-    "dltricks.",
 )  # + installed plugins' (plugins.py)
 # The factories a logging config (hydra.job_logging, hydra.hydra_logging) may name
 LOGGING_FACTORIES = ("logging.", "colorlog.")
@@ -44,12 +48,14 @@ def check_hydra(node: Any, where: str = "hydra") -> None:
             allowed = {"_target_": hydra_targets(), "class": LOGGING_FACTORIES}
             allowed["()"] = LOGGING_FACTORIES
             if key in allowed and (
-                not isinstance(value, str) or "$" in value or not value.startswith(allowed[key])
+                not isinstance(value, str) or "$" in value or not _under(value, allowed[key])
             ):
                 raise ConfigError(
                     f"{here}={value}: refused; Hydra may instantiate only names under "
                     f"{', '.join(allowed[key])} (a launcher, sweeper or callback of its own)"
                 )
+            if key == "_target_":
+                locate(value, here.rpartition(".")[0], allowed[key])
             check_hydra(value, here)
     elif isinstance(node, list):
         for i, item in enumerate(node):
@@ -69,17 +75,20 @@ def check_targets(cfg: Any, prefix: str = "") -> None:
             check_targets(item, f"{prefix}{i}.")
 
 
-def _check_target(target: str, node: DictConfig, where: str) -> None:
+def allowed_targets() -> tuple[str, ...]:
     from dltricks import plugins
 
-    allowed = (*ALLOWED_TARGETS, *plugins.allowed_prefixes())
-    if not target.startswith(allowed):
-        raise ConfigError(
-            f"{where}._target_={target}: refused; only names under {', '.join(allowed)} may "
-            "be instantiated. Your own code joins them as an installed plugin (entry point "
-            "dltricks.plugins; README: Bring your own)"
-        )
-    factory = locate(target, where)
+    return (*ALLOWED_TARGETS, *plugins.allowed_prefixes())
+
+
+def factory_of(node: DictConfig, where: str) -> Any:
+    """The object a node's `_target_` names, once the allow-list admits it (None: no target)."""
+    target = node.get("_target_")
+    return None if target is None else locate(str(target), where, allowed_targets())
+
+
+def _check_target(target: str, node: DictConfig, where: str) -> None:
+    factory = locate(target, where, allowed_targets())
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -103,10 +112,26 @@ def _check_target(target: str, node: DictConfig, where: str) -> None:
             )
 
 
-def locate(target: str, where: str = "_target_") -> Any:
-    """Import `package.module.name` (the allow-list is checked by the caller)."""
+def _under(name: str, allowed: tuple[str, ...]) -> bool:
+    """A dotted name inside one of the `allowed` prefixes ("torch.nn." admits torch.nn too)."""
+    return f"{name}.".startswith(allowed)
+
+
+def locate(target: str, where: str, allowed: tuple[str, ...]) -> Any:
+    """The object `package.module.name` names, if it is allowed: every module on the way is
+    under `allowed` (only those are imported), no attribute on the way is a module outside
+    them, and the object itself is defined in an allowed module (its __module__)."""
+    refused = ConfigError(
+        f"{where}._target_={target}: refused; only names defined under {', '.join(allowed)} "
+        "may be instantiated. Your own code joins them as an installed plugin (entry point "
+        "dltricks.plugins; README: Bring your own)"
+    )
+    if not isinstance(target, str) or not _under(target, allowed):
+        raise refused
     module_name, _, attr = target.rpartition(".")
     while module_name:
+        if not _under(module_name, allowed):
+            raise refused
         try:
             obj: Any = importlib.import_module(module_name)
             break
@@ -119,6 +144,11 @@ def locate(target: str, where: str = "_target_") -> Any:
         if not hasattr(obj, part):
             raise ConfigError(f"{where}._target_={target}: not found")
         obj = getattr(obj, part)
+        if isinstance(obj, ModuleType) and not _under(obj.__name__, allowed):
+            raise refused  # dltricks.models.mlp.torch: a module re-exported, not allowed
+    home = getattr(obj, "__module__", None)
+    if isinstance(obj, ModuleType) or not isinstance(home, str) or not _under(home, allowed):
+        raise refused  # a name re-exported from elsewhere (os.open as dltricks.x.open)
     return obj
 
 

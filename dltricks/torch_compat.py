@@ -2,18 +2,22 @@
 first time an optimizer is built or stepped: its methods are wrapped so that a compiled
 caller does not trace into them, and the wrappers import dynamo to say so. A run that
 compiles nothing (trainer.compile=false) has no use for it. `eager_step(optimizer)` gives the
-update without those wrappers: the step itself, under no_grad as the wrapper runs it, with
-the methods the optimizer calls marked as already handled. tests/test_torch_compat.py fails
-loudly if an upgrade of torch changes the mechanism; then this falls back to the plain step.
+update without those wrappers: the step itself, under no_grad as the wrapper runs it, between
+the optimizer's step pre- and post-hooks (global and its own) as torch's wrapper runs them,
+with the methods the optimizer calls marked as already handled. tests/test_torch_compat.py
+fails loudly if an upgrade of torch changes the mechanism; then this falls back to the plain
+step.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 # Optimizer methods wrapped by torch._disable_dynamo, whose wrapper imports dynamo once and
 # caches the result on the function as __dynamo_disable
@@ -39,11 +43,27 @@ def eager_step(optimizer: Any) -> Callable[..., Any]:
         optimizer.base_step = eager_step(base)
         return optimizer.step
     raw = inspect.unwrap(type(optimizer).step)
-    if raw is type(optimizer).step:
-        return optimizer.step  # not wrapped: nothing to skip
+    hooks = ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")
+    if raw is type(optimizer).step or not all(hasattr(torch_optimizer, h) for h in hooks):
+        return optimizer.step  # not wrapped (nothing to skip), or torch changed: the plain step
 
     def step(closure: Callable[[], Any] | None = None) -> Any:
-        with torch.no_grad():  # what the wrapper does for a non-differentiable optimizer
-            return raw(optimizer, closure)
+        args, kwargs = (optimizer,), ({} if closure is None else {"closure": closure})
+        for pre in chain(
+            torch_optimizer._global_optimizer_pre_hooks.values(),
+            optimizer._optimizer_step_pre_hooks.values(),
+        ):
+            changed = pre(optimizer, args, kwargs)
+            if changed is not None:
+                args, kwargs = changed
+        with torch.set_grad_enabled(optimizer.defaults.get("differentiable", False)):
+            out = raw(*args, **kwargs)  # as the wrapper runs it, less its dynamo graph breaks
+        optimizer._optimizer_step_code()
+        for post in chain(
+            optimizer._optimizer_step_post_hooks.values(),
+            torch_optimizer._global_optimizer_post_hooks.values(),
+        ):
+            post(optimizer, args, kwargs)
+        return out
 
     return step

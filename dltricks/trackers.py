@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dltricks import records
+from dltricks import records, stores
 from dltricks.errors import ConfigError
+from dltricks.rundir import RunDir
 
-LAYER_STATS = ("grad_norm", "weight_norm", "update_ratio", "act_mean", "act_std", "dead_frac")
 STATUS = {  # dltricks' status -> MLflow's (a diverged run is a result: finished)
     "completed": "FINISHED",
     "early_stopped": "FINISHED",
@@ -29,11 +29,8 @@ STATUS = {  # dltricks' status -> MLflow's (a diverged run is a result: finished
 
 
 def numbers(row: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in row.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and v == v
-    }
+    """The finite numbers of a row, as floats (what a tracker can plot)."""
+    return {k: float(v) for k, v in row.items() if records.is_number(v, finite=True)}
 
 
 def needs(option: str) -> None:
@@ -59,12 +56,12 @@ class TensorBoard:
         needs("tensorboard")
         self.writer: Any = None
 
-    def start(self, run_dir: Path, summary: dict, params: dict, resume_step: int | None) -> None:
+    def start(self, run_dir: RunDir, summary: dict, params: dict, resume_step: int | None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         # a resumed run purges the events an earlier session wrote after its checkpoint
         purge = resume_step + 1 if resume_step is not None else None
-        self.writer = SummaryWriter(str(run_dir / self.log_dir), purge_step=purge)
+        self.writer = SummaryWriter(str(run_dir.file(self.log_dir)), purge_step=purge)
         self.params = params
 
     def log(self, row: dict[str, Any], step: int) -> None:
@@ -74,10 +71,10 @@ class TensorBoard:
 
     def layers(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            for stat, value in numbers({s: row.get(s) for s in LAYER_STATS}).items():
+            for stat, value in numbers({s: row.get(s) for s in records.LAYER_STATS}).items():
                 self.writer.add_scalar(f"layers/{row['layer']}/{stat}", value, row["step"])
 
-    def finish(self, summary: dict, run_dir: Path) -> None:
+    def finish(self, summary: dict, run_dir: RunDir) -> None:
         final = numbers(summary.get("final") or {})
         hparams = {k: v for k, v in self.params.items() if isinstance(v, int | float | str | bool)}
         self.writer.add_hparams(hparams, {f"final/{k}": v for k, v in final.items()}, run_name=".")
@@ -91,6 +88,8 @@ class MLflow:
 
     name = "mlflow"
 
+    STORE_MARKS = (".trash", "0/meta.yaml")  # what MLflow's file store holds from its start
+
     def __init__(self, tracking_uri: str, experiment: str | None = None) -> None:
         self.uri, self.experiment = tracking_uri, experiment
         needs("mlflow")
@@ -98,10 +97,20 @@ class MLflow:
         self.run_id: str | None = None
         self.logged: set[int] = set()
 
-    def start(self, run_dir: Path, summary: dict, params: dict, resume_step: int | None) -> dict:
+    @staticmethod
+    def check_args(tracking_uri: str = "", **_: object) -> None:
+        """A store on this machine is new, empty or MLflow's (never made in a folder of other
+        files); checked with the config, before anything is written."""
+        stores.check_store(tracking_uri, "logger.mlflow.tracking_uri", MLflow.STORE_MARKS)
+
+    def start(self, run_dir: RunDir, summary: dict, params: dict, resume_step: int | None) -> dict:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        local = stores.local_path(self.uri)
+        if resume_step is not None and local is not None and not local.exists():
+            # a resume continues a store; a replayed URI (summary.json) never makes one
+            raise FileNotFoundError(f"{self.uri}: no such store to continue the run in")
         self.client = MlflowClient(self.uri)
         earlier = ((summary.get("trackers") or {}).get("mlflow") or {}).get("run_id")
         if resume_step is not None and earlier:
@@ -126,7 +135,7 @@ class MLflow:
         if found is not None:
             return found.experiment_id
         artifacts = None
-        database = records.sqlite_file(self.uri)
+        database = stores.sqlite_file(self.uri)
         if database:  # artifacts beside the database, not in ./mlruns
             artifacts = (database.resolve().parent / "mlartifacts").as_uri()
         return self.client.create_experiment(name, artifact_location=artifacts)
@@ -144,7 +153,7 @@ class MLflow:
     def layers(self, rows: list[dict[str, Any]]) -> None:
         pass  # per-layer statistics stay in layers.csv and TensorBoard
 
-    def finish(self, summary: dict, run_dir: Path) -> None:
+    def finish(self, summary: dict, run_dir: RunDir) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -152,11 +161,11 @@ class MLflow:
         step = int(summary.get("steps") or 0)
         metrics = [Metric(f"final_{k}", v, now, step) for k, v in final.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
-        for path in (run_dir / records.SUMMARY, run_dir / records.METRICS, run_dir / ".hydra"):
-            if path.is_file():
+        for path, folder in run_dir.artifacts():
+            if folder:
+                self.client.log_artifacts(self.run_id, str(path), artifact_path=path.name)
+            else:
                 self.client.log_artifact(self.run_id, str(path))
-            elif path.is_dir():
-                self.client.log_artifacts(self.run_id, str(path), artifact_path=".hydra")
         self.client.set_tag(self.run_id, "dltricks.status", summary.get("status"))
         self.client.set_terminated(self.run_id, STATUS.get(summary.get("status"), "FAILED"))
 
@@ -187,7 +196,7 @@ class Trackers:
                 out[tracker.name] = result
         return out
 
-    def start(self, run_dir: Path, summary: dict, params: dict, resume_step: int | None) -> dict:
+    def start(self, run_dir: RunDir, summary: dict, params: dict, resume_step: int | None) -> dict:
         return self._each("start", run_dir, summary, params, resume_step)
 
     def log(self, row: dict[str, Any], step: int) -> None:
@@ -196,5 +205,5 @@ class Trackers:
     def layers(self, rows: list[dict[str, Any]]) -> None:
         self._each("layers", rows)
 
-    def finish(self, summary: dict, run_dir: Path) -> None:
+    def finish(self, summary: dict, run_dir: RunDir) -> None:
         self._each("finish", summary, run_dir)

@@ -1,15 +1,15 @@
 """run(cfg, job) -> summary: the one training loop, top to bottom.
 
 build() turns the config into plain objects; the loop below uses only those: set the lr,
-forward, backward, clip, step, evaluate, write a row. The bookkeeping lives elsewhere: the
-run's summary.json in run_record.py, checkpoints and signals in checkpoint.py.
+forward, backward, clip, step, evaluate, write a row. Where the loop is, is a Position; the
+bookkeeping lives elsewhere: the run's summary.json in run_record.py, what a checkpoint holds
+in checkpoint.py, the run dir's files in rundir, signals in signals.py.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,9 +20,12 @@ from torch import nn
 from dltricks import checkpoint, console, optim, records, sanity
 from dltricks import data as datasets
 from dltricks.build import Parts, build
-from dltricks.checkpoint import NEVER, Interrupted, Position, StopRequest
 from dltricks.data import Split
+from dltricks.errors import ConfigError
+from dltricks.position import Position
 from dltricks.run_record import Job, RunRecord
+from dltricks.rundir import RunDir
+from dltricks.signals import NEVER, Interrupted, StopRequest
 
 
 def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
@@ -30,10 +33,11 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     With trainer.resume=RUN_DIR, continue that run from its checkpoint, bit for bit. `stop`
     is set by SIGINT/SIGTERM when the caller owns the process (the command line's job)."""
     start = time.perf_counter()
-    job.run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless a library call
-    p = build(cfg, job.run_dir)
-    loop, run_dir = p.loop, job.run_dir
-    at = checkpoint.resume(p, run_dir) if loop.resume else Position()
+    run_dir = job.dir
+    run_dir.path.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless a library call
+    p = build(cfg, run_dir)
+    loop = p.loop
+    at = resumed(p, run_dir) if loop.resume else Position()
     checks = {} if loop.resume else {"sanity": sanity.before_training(p)}
     columns = records.METRIC_COLUMNS + list(optim.stats(p.optimizer))  # SWATS adds its own
     with (
@@ -77,8 +81,31 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     return record.summary
 
 
+def resumed(p: Parts, run_dir: RunDir) -> Position:
+    """Restore the run in `run_dir` (trainer.resume, which must be the run's own dir) from its
+    checkpoint: the same config (but for the epoch budget), its rows of metrics.csv and
+    layers.csv up to the checkpoint; the position to continue from."""
+    assert p.loop.resume is not None
+    if p.loop.resume.resolve() != run_dir.path.resolve():
+        raise ConfigError(
+            f"trainer.resume={p.loop.resume}: a run resumes in its own dir, not {run_dir}; "
+            f"use `dltricks resume {p.loop.resume}`"
+        )
+    state = checkpoint.load_for_resume(run_dir)
+    checkpoint.check(state, p, run_dir)  # every field, before anything is loaded
+    checkpoint.check_same_config(state["config"], p.flat_config)
+    at = Position.saved(state["position"], len(p.data.train), str(run_dir.checkpoint_path))
+    if p.loop.threads is None and state.get("threads"):
+        torch.set_num_threads(state["threads"])  # the count the run picked: bit for bit
+    checkpoint.restore(p, state, run_dir)
+    for note in run_dir.trim_after(at.epoch):  # rows written after the checkpoint go
+        print(f"dltricks: warning: {note}", flush=True)
+    print(f"dltricks: resuming {run_dir} at epoch {at.epoch}, step {at.step}")
+    return at
+
+
 def train_epoch(
-    p: Parts, at: Position, stop: StopRequest, progress: console.Progress, run_dir: Path
+    p: Parts, at: Position, stop: StopRequest, progress: console.Progress, run_dir: RunDir
 ) -> float:
     """One pass over epoch `at.epoch`'s order, from `at.batch` (mid-epoch after a resume);
     the mean of its minibatch objectives. On SIGINT/SIGTERM: a checkpoint, then Interrupted."""
@@ -96,24 +123,36 @@ def train_epoch(
             at.train_seconds += time.perf_counter() - start
             checkpoint.save(p, at, run_dir)
             raise Interrupted(stop.signum)
-        x, y = p.reg.perturb(xs[i : i + p.batch_size], ys[i : i + p.batch_size])
-        lr = optim.set_lr(p.optimizer, p.schedule(at.step, p.total_steps))
-        with p.autocast:
-            loss = p.reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
-        p.optimizer.zero_grad(set_to_none=True)
-        p.scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
-        p.scaler.unscale_(p.optimizer)  # true gradients for clipping and noise
-        p.reg.on_gradients(p.params, at.step)
-        p.probes.before_step(i + p.batch_size >= len(ys))  # w before the epoch's last update
-        p.step()  # the update (fp16: through the grad scaler)
-        p.scaler.update()
-        p.reg.after_step(p.weights, lr)
-        losses.append(loss.detach())
+        x, y = xs[i : i + p.batch_size], ys[i : i + p.batch_size]
+        last = i + p.batch_size >= len(ys)  # the probes keep w before the epoch's last update
+        losses.append(train_step(p, x, y, p.schedule(at.step, p.total_steps), at.step, last))
         at.step, at.seen = at.step + 1, at.seen + len(y)
         p.average.update(p.model, at.step)  # average.start: Polyak/SWA averaging
         progress.batch()
     at.train_seconds += time.perf_counter() - start
     return torch.stack(losses).sum().item() / math.ceil(len(ys) / p.batch_size)
+
+
+def train_step(
+    p: Parts, x: torch.Tensor, y: torch.Tensor, lr_factor: float, step: int, last: bool = False
+) -> torch.Tensor:
+    """One update on the minibatch (x, y) at optimizer.lr x `lr_factor`: the perturbed
+    inputs, the penalized loss under autocast, backward through the grad scaler, the gradient
+    hooks (clipping, noise), the step, the weights' own hooks (L1's proximal step); the
+    minibatch's objective, on the device."""
+    x, y = p.reg.perturb(x, y)
+    lr = optim.set_lr(p.optimizer, lr_factor)
+    with p.autocast:
+        loss = p.reg.add_penalty(p.criterion(p.forward(x), y), p.weights)
+    p.optimizer.zero_grad(set_to_none=True)
+    p.scaler.scale(loss).backward()  # fp16: scaled; otherwise loss.backward()
+    p.scaler.unscale_(p.optimizer)  # true gradients for clipping and noise
+    p.reg.on_gradients(p.params, step)
+    p.probes.before_step(last)
+    p.step()  # the update (fp16: through the grad scaler)
+    p.scaler.update()
+    p.reg.after_step(p.weights, lr)
+    return loss.detach()
 
 
 def results(p: Parts, status: str, at: Position) -> dict[str, Any]:

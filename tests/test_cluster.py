@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import EXACT, ROOT, read_metrics, read_summary, train_run
 
-from dltricks.checkpoint import load_checkpoint
+from dltricks.rundir import RunDir
 
 pytestmark = pytest.mark.cluster
 
@@ -110,7 +110,7 @@ def test_a_requeued_job_saves_a_checkpoint_and_resumes_bit_for_bit(slurm, tmp_pa
     assert [r["step"] for r in summary["resumed"]] == [interrupted["steps"]]
     assert read_metrics(job_dir)[EXACT].equals(read_metrics(tmp_path / "unbroken")[EXACT])
     resumed, unbroken = (
-        load_checkpoint(d / "checkpoint.pt")["model"] for d in (job_dir, tmp_path / "unbroken")
+        RunDir(d).load_checkpoint()["model"] for d in (job_dir, tmp_path / "unbroken")
     )
     assert resumed.keys() == unbroken.keys()
     assert all(torch.equal(resumed[k], unbroken[k]) for k in unbroken)

@@ -254,7 +254,7 @@ def test_values_the_build_refuses_exit_2_with_one_line(tmp_path, overrides, name
 def test_files_that_are_not_what_they_claim_exit_2_naming_them(finished, tmp_path):
     import torch
 
-    from dltricks.checkpoint import CHECKPOINT_FORMAT
+    from dltricks.rundir import CHECKPOINT_FORMAT
 
     keyless = tmp_path / "keyless"
     subprocess.run(["cp", "-r", str(finished), str(keyless)], check=True)

@@ -84,5 +84,47 @@ def test_the_report_package_never_imports_torch():
         assert deps <= {
             m
             for m in deps
-            if m.startswith(("dltricks.report", "dltricks.records", "dltricks.errors"))
+            if m.startswith(
+                ("dltricks.report", "dltricks.records", "dltricks.errors", "dltricks.rundir")
+            )
         }, path.name
+
+
+RUN_FILES = {"summary.json", "metrics.csv", "layers.csv", "checkpoint.pt", ".lock", ".hydra"}
+RUN_FILES |= {"config.yaml", "overrides.yaml", "multirun.yaml", "train.log", "outputs"}
+NAMES = {"SUMMARY", "METRICS", "LAYERS", "CHECKPOINT", "LOCK", "HYDRA", "CONFIG", "OVERRIDES"}
+NAMES |= {"MULTIRUN", "read_json", "read_yaml", "read_columns", "read_csv_rows"}
+
+
+# modules that open files that are no run's: downloads, /proc/loadavg, a tracker's store
+OPENS_OTHER_FILES = {"dltricks.data.download", "dltricks.device", "dltricks.stores"}
+
+
+def test_only_the_run_dir_package_names_a_run_file_or_reads_one():
+    """A run file's path is joined, and summary.json read, in dltricks.rundir alone: a string
+    that is a run file's name, or a use of the rundir's names and readers, is a failure
+    anywhere else (messages that mention a file are free)."""
+    found = []
+    for path in MODULES:
+        if module_name(path).startswith("dltricks.rundir"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in RUN_FILES:
+                found.append(f"{module_name(path)}: {node.value!r}")
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr in NAMES
+                and getattr(node.value, "id", "") in ("rundir", "names", "records", "files")
+            ):
+                found.append(f"{module_name(path)}: .{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "dltricks.rundir"
+            ):
+                found += [f"{module_name(path)}: {a.name}" for a in node.names if a.name in NAMES]
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "open"
+                and module_name(path) not in OPENS_OTHER_FILES
+            ):
+                found.append(f"{module_name(path)}: open() (a run file goes through RunDir)")
+    assert not found

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from conftest import dltricks
 
-from dltricks import config, records, train
+from dltricks import config, train
 from dltricks.optim import preview
 from dltricks.run_record import Job
+from dltricks.rundir import MetricsWriter
 from dltricks.settings import lr_schedule
 
 TINY = ["trainer.epochs=3", "model.width=8", "trainer.batch_size=256", "trainer.threads=1"]
@@ -27,7 +28,7 @@ TINY = ["trainer.epochs=3", "model.width=8", "trainer.batch_size=256", "trainer.
 def test_the_preview_shows_the_rates_a_run_uses(tmp_path, overrides):
     cfg = config.load([*overrides, *TINY])
     summary = train.run(cfg, Job(tmp_path))
-    rows = pd.read_csv(tmp_path / records.METRICS)
+    rows = pd.read_csv(tmp_path / "metrics.csv")
     points = preview.curve_points(lr_schedule(cfg), cfg.optimizer.lr, summary["steps"])
     # each row's lr is its epoch's last update's, at step - 1
     assert rows["lr"].tolist() == pytest.approx([points[s - 1][1] for s in rows["step"]])
@@ -47,7 +48,7 @@ def test_a_library_run_leaves_the_signal_handlers_alone(tmp_path, monkeypatch):
 
 
 def test_a_metric_without_a_column_is_an_error(tmp_path):
-    with records.MetricsWriter(tmp_path / "m.csv") as w:
+    with MetricsWriter(tmp_path / "m.csv") as w:
         w.write({"epoch": 1})
         with pytest.raises(KeyError, match="val_acc"):
             w.write({"epoch": 2, "val_acc": 0.5})

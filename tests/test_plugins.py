@@ -51,6 +51,18 @@ def fake_plugin(tmp_path: Path, name: str, module: str, files: dict[str, str]) -
     return site
 
 
+def test_a_plugin_models_own_rules_are_checked_before_anything_is_built(site, tmp_path):
+    # the funnel declares check_args (models/contract.py): 8 units halved 6 times is none
+    run = tmp_path / "run"
+    proc = dltricks(
+        "train", f"hydra.run.dir={run}", *EXAMPLE, "model.depth=8", "model.width=8",
+        env=with_site(site),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "model.width=8: a funnel of depth 8 halves it 6 times" in proc.stderr
+    assert not (run / "summary.json").exists()
+
+
 def test_the_example_plugins_options_train_with_the_built_in_tricks_on_top(site, tmp_path):
     run = tmp_path / "run"
     proc = dltricks(

@@ -9,12 +9,13 @@ from functools import partial
 import pandas as pd
 import pytest
 import torch
-from conftest import dltricks, read_metrics, read_summary, train_run
+from conftest import ROOT, dltricks, read_metrics, read_summary, train_run
 from torch import nn
 
 from dltricks.models import activations, init
 from dltricks.models.mlp import MLP
 from dltricks.probes import Probes
+from dltricks.rundir import RunDir
 from dltricks.sanity import initial_loss as sanity
 
 RELU, TANH, SIGMOID = activations.relu(), activations.tanh(), activations.sigmoid()
@@ -24,7 +25,9 @@ def probe_rows(model: nn.Module, tmp_path, x=None, y=None, activation=RELU) -> p
     torch.manual_seed(0)
     x = torch.randn(256, 100) if x is None else x
     y = torch.randint(0, 10, (len(x),)) if y is None else y
-    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv", activation)
+    probes = Probes(
+        model, x, y, nn.CrossEntropyLoss(), RunDir(tmp_path).layers_writer(fresh=True), activation
+    )
     rows = probes.measure(0, 0)
     probes.close()
     return pd.DataFrame(rows)
@@ -80,7 +83,9 @@ def test_update_ratio_is_lr_g_over_w_for_plain_sgd(tmp_path):
     torch.manual_seed(0)
     model = MLP((100,), 10, depth=3, width=16, activation=RELU, norm=nn.Identity)
     x, y = torch.randn(64, 100), torch.randint(0, 10, (64,))
-    probes = Probes(model, x, y, nn.CrossEntropyLoss(), tmp_path / "layers.csv", RELU)
+    probes = Probes(
+        model, x, y, nn.CrossEntropyLoss(), RunDir(tmp_path).layers_writer(fresh=True), RELU
+    )
     lr = 0.1
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     opt.zero_grad()
@@ -201,3 +206,48 @@ def test_the_update_ratio_check_warns_two_decades_from_1e_3(capsys):
     assert check_update_ratio(2, [0.5, 0.9])["ok"] is False
     assert "likely too high" in capsys.readouterr().out
     assert check_update_ratio(0, [float("nan")])["ok"] is None
+
+
+REGULARIZERS = sorted(p.stem for p in (ROOT / "conf" / "regularization").glob("*.yaml"))
+
+
+def lr_find_rows(tmp_path, *overrides: str) -> list[dict]:
+    from dltricks import config, lr_find
+
+    cfg = config.load(["model.width=16", "trainer.threads=1", *overrides])
+    lr_find.lr_find(cfg, tmp_path, steps=20, min_lr=1e-4, max_lr=1.0)
+    return pd.read_csv(tmp_path / "lr_find.csv").to_dict("records")
+
+
+@pytest.mark.parametrize("option", REGULARIZERS)
+def test_the_range_test_takes_the_training_step_with_every_regularizer(tmp_path, option):
+    rows = lr_find_rows(tmp_path, f"regularization=[{option}]")
+    assert rows and all(math.isfinite(r["loss"]) for r in rows[:5])
+    assert rows[0]["lr"] == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(("max_norm", "moves"), [(1e-9, False), (1.0, True)])
+def test_the_range_test_steps_through_the_loops_own_step(tmp_path, max_norm, moves):
+    from dltricks import config, lr_find
+    from dltricks.build import build
+
+    cfg = config.load(
+        [
+            "model.width=16",
+            "trainer.threads=1",
+            "regularization=[grad_clip]",
+            f"regularization.grad_clip.max_norm={max_norm}",
+        ]
+    )
+    p = build(cfg, RunDir(tmp_path))
+    before = [w.detach().clone() for w in p.params]
+    lr_find.range_test(p, 20, 1e-4, 1.0, 0.9, 4.0)
+    moved = max((w - b).abs().max().item() for w, b in zip(p.params, before, strict=True))
+    assert (moved > 1e-3) is moves, moved  # a clip at 1e-9 (the loop's hook) keeps w still
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_range_test_runs_in_fp16_through_the_grad_scaler(tmp_path):
+    rows = lr_find_rows(tmp_path, "trainer.precision=fp16", "trainer.device=cuda")
+    assert rows and math.isfinite(rows[0]["loss"])

@@ -7,7 +7,9 @@ import math
 
 import pandas as pd
 
-from dltricks.records import METRIC_COLUMNS, MetricsWriter, write_json_atomic
+from dltricks.records import METRIC_COLUMNS
+from dltricks.rundir.files import write_json_atomic
+from dltricks.rundir.tables import MetricsWriter
 
 
 def test_rows_are_appended_whole_and_round_trip_exactly(tmp_path):

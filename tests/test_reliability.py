@@ -17,8 +17,8 @@ import pytest
 import torch
 from conftest import EXACT, ROOT, dltricks, read_metrics, read_summary, train_run
 
-from dltricks import checkpoint
 from dltricks.errors import BadFile
+from dltricks.rundir import CHECKPOINT_FORMAT, RunDir
 
 # dropout, shuffling and a schedule: every random state matters; one thread: CPU results
 # depend on the thread count
@@ -104,7 +104,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_say_interrupted(
     assert "Traceback" not in err and "dltricks resume" in err
     summary = read_summary(tmp_path)
     assert summary["status"] == "interrupted"
-    state = checkpoint.load_checkpoint(tmp_path / "checkpoint.pt")
+    state = RunDir(tmp_path).load_checkpoint()
     assert state["position"]["step"] == summary["steps"] > 0
     assert dltricks("resume", str(tmp_path)).returncode == 0
     assert read_metrics(tmp_path)[EXACT].equals(reference[EXACT])
@@ -130,29 +130,32 @@ def test_a_tampered_checkpoint_is_refused_and_runs_nothing(tmp_path):
             return (os.system, (f"touch {sentinel}",))
 
     with open(tmp_path / "checkpoint.pt", "wb") as f:
-        pickle.dump({"format": checkpoint.CHECKPOINT_FORMAT, "model": Payload()}, f)
+        pickle.dump({"format": CHECKPOINT_FORMAT, "model": Payload()}, f)
     with pytest.raises(BadFile, match="refused"):
-        checkpoint.load_checkpoint(tmp_path / "checkpoint.pt")
+        RunDir(tmp_path).load_checkpoint()
     assert not sentinel.exists()
-    torch.save({"something": torch.ones(1)}, tmp_path / "foreign.pt")
+    foreign, cut = tmp_path / "foreign", tmp_path / "cut"
+    foreign.mkdir()
+    cut.mkdir()
+    torch.save({"something": torch.ones(1)}, foreign / "checkpoint.pt")
     with pytest.raises(BadFile, match="not a dltricks checkpoint"):
-        checkpoint.load_checkpoint(tmp_path / "foreign.pt")
-    (tmp_path / "cut.pt").write_bytes((tmp_path / "foreign.pt").read_bytes()[:50])
+        RunDir(foreign).load_checkpoint()
+    (cut / "checkpoint.pt").write_bytes((foreign / "checkpoint.pt").read_bytes()[:50])
     with pytest.raises(BadFile, match="refused"):
-        checkpoint.load_checkpoint(tmp_path / "cut.pt")
+        RunDir(cut).load_checkpoint()
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_loadable(tmp_path):
-    path = tmp_path / "checkpoint.pt"
-    checkpoint.save_checkpoint(path, {"model": {"w": torch.ones(3)}})
+    run = RunDir(tmp_path)
+    run.save_checkpoint({"model": {"w": torch.ones(3)}})
 
     class Unsaveable:
         def __reduce__(self):
             raise RuntimeError("killed mid-save")
 
     with pytest.raises(RuntimeError):
-        checkpoint.save_checkpoint(path, {"model": {"w": torch.zeros(1000)}, "x": Unsaveable()})
-    assert torch.equal(checkpoint.load_checkpoint(path)["model"]["w"], torch.ones(3))
+        run.save_checkpoint({"model": {"w": torch.zeros(1000)}, "x": Unsaveable()})
+    assert torch.equal(run.load_checkpoint()["model"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 

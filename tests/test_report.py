@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from conftest import dltricks
 
-from dltricks.probes import LAYER_COLUMNS
-from dltricks.records import MetricsWriter, write_json_atomic
+from dltricks.records import LAYER_COLUMNS
 from dltricks.report.diagnosis import Facts, Thresholds, diagnose
+from dltricks.rundir.files import write_json_atomic
+from dltricks.rundir.tables import MetricsWriter
 
 
 def make_run(

@@ -66,3 +66,29 @@ def test_an_eager_run_never_imports_torchs_compiler():
     code = RUN.format(cases=", ".join(repr(c) for c in cases))
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_eager_step_runs_the_optimizers_step_hooks():
+    from torch.optim.optimizer import (
+        register_optimizer_step_post_hook,
+        register_optimizer_step_pre_hook,
+    )
+
+    model = torch.nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen: list[str] = []
+    opt.register_step_pre_hook(lambda o, a, k: seen.append("pre"))
+    opt.register_step_post_hook(lambda o, a, k: seen.append("post"))
+    handles = [
+        register_optimizer_step_pre_hook(lambda o, a, k: seen.append("global pre")),
+        register_optimizer_step_post_hook(lambda o, a, k: seen.append("global post")),
+    ]
+    try:
+        model(torch.randn(2, 4)).sum().backward()
+        before = model.weight.detach().clone()
+        torch_compat.eager_step(opt)()
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen == ["global pre", "pre", "post", "global post"]  # torch's own order
+    assert not torch.equal(model.weight, before)

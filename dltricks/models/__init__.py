@@ -1,7 +1,18 @@
 """Models take plain arguments: shapes, sizes and layer factories (never the config).
 
-This package's own module imports no torch: `stage_blocks` serves the config checks too.
+This package's own module imports no torch: `stage_blocks`, BLOCKS and `one_of` serve the
+models' `check_args` (their rules, checked with the config before anything is built) too.
 """
+
+from collections.abc import Collection
+
+BLOCKS = ("post", "pre")  # a residual block's layout: post-activation (He 2016a) or pre
+
+
+def one_of(key: str, value: object, words: Collection[str]) -> None:
+    """ValueError naming the key unless `value` is one of `words`."""
+    if value not in words:
+        raise ValueError(f"{key}={value}: must be one of {', '.join(words)}")
 
 
 def stage_blocks(depth: int) -> int:

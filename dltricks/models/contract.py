@@ -19,6 +19,11 @@ nn.Conv2d layers (in the order they are defined: input first); a residual block 
 start as its shortcut (model.zero_init_residual) sets `zero_init = True` and defines
 `zero_branch()`. A model may ignore a factory (a recurrent cell has its own nonlinearities):
 it still trains, and summary.json's `tricks` says how many layers each trick made.
+
+What the config checks need to know of a model, it declares: a factory may carry
+`check_args(**its YAML keys)`, raising ValueError naming the key (ConvNet's depth 6n+2, an
+RNN's cell), which runs with the config's checks, before anything is built. No rule guesses a
+model from its class name.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltricks.models import stage_blocks
+from dltricks.models import BLOCKS, one_of, stage_blocks
 from dltricks.models.activations import Activation
 from dltricks.models.layers import Factory
 
@@ -164,6 +164,15 @@ class ConvNet(nn.Module):
             else nn.Identity()
         )
         self.head = nn.Linear(c_in, classes)
+
+    @staticmethod
+    def check_args(depth: int = 20, block: str = "post", **_: object) -> None:
+        """The rules of its arguments, checked with the config (models/contract.py)."""
+        try:
+            stage_blocks(depth)
+        except ValueError as err:
+            raise ValueError(f"model.depth={depth}: {err}") from None
+        one_of("model.block", block, BLOCKS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, C, *positions) -> features (N, 4 width, *positions / 4) -> pooled -> logits

@@ -20,6 +20,8 @@ from torch import nn
 from dltricks.models.activations import Activation
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+DISTRIBUTIONS = ("normal", "uniform")  # xavier's and he's `distribution`
+FAN_MODES = ("fan_in", "fan_out")  # he's `mode`
 Scheme = Callable[..., None]  # scheme(model, activation=...): a partial of the functions below
 
 

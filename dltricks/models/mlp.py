@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from dltricks.models import BLOCKS, one_of
 from dltricks.models.activations import Activation
 from dltricks.models.layers import Dense, Factory
 
@@ -99,6 +100,11 @@ class MLP(nn.Module):
             else nn.Identity()
         )
         self.head = nn.Linear(width, classes)
+
+    @staticmethod
+    def check_args(block: str = "post", **_: object) -> None:
+        """The rules of its arguments, checked with the config (models/contract.py)."""
+        one_of("model.block", block, BLOCKS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, *in_shape) -> logits (N, classes)

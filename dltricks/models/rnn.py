@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dltricks.models import one_of
+
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 READOUTS = ("last", "all")
 
@@ -43,6 +45,12 @@ class RNN(nn.Module):
         )
         features = self.directions * hidden * (steps if readout == "all" else 1)
         self.head = nn.Linear(features, classes)
+
+    @staticmethod
+    def check_args(cell: str = "gru", readout: str = "last", **_: object) -> None:
+        """The rules of its arguments, checked with the config (models/contract.py)."""
+        one_of("model.cell", cell, CELLS)
+        one_of("model.readout", readout, READOUTS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, C, L) -> (N, L, C): one step per position

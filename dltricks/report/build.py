@@ -14,9 +14,9 @@ import pandas as pd
 from dltricks.errors import BadInput
 from dltricks.report import compare, table
 from dltricks.report.diagnosis import Facts, Thresholds, diagnose
-from dltricks.report.runs import find_runs, load_run
+from dltricks.report.runs import load_run
+from dltricks.rundir import OUTPUTS, find_runs
 
-OUTPUTS = Path("outputs")
 Groups = dict[str, list[Path]]  # a row's label -> the run dirs it aggregates
 
 
@@ -60,13 +60,14 @@ def build_report(req: Request) -> Report:
     for root in roots:
         if not root.exists():
             raise BadInput(f"{root}: no such file or directory")
-    run_dirs = find_runs(roots)
+    found = find_runs(roots)
+    run_dirs = [d.path for d in found]
     if not run_dirs:
         raise BadInput(
             f"no runs under {', '.join(map(str, roots))} (a run dir holds "
             "summary.json or metrics.csv); run `dltricks train` first"
         )
-    rows = [load_run(d, req.target) for d in run_dirs]
+    rows = [load_run(d, req.target) for d in found]
     df = table.frame(rows, req.by)
     df["run"] = [_relative(Path(r), roots) for r in df["run"]]
     title = f"dltricks report: {len(run_dirs)} runs under {_where(roots)}"

@@ -20,6 +20,14 @@ def parser() -> argparse.ArgumentParser:
         prog="dltricks report",
         description="Summarize runs: a table, the seeds' diagnosis, and plots with --out.",
     )
+    _what(p)
+    _outputs(p)
+    _diagnosis(p)
+    return p
+
+
+def _what(p: argparse.ArgumentParser) -> None:
+    """Which runs, grouped how, which metrics, in what order."""
     p.add_argument(
         "paths",
         nargs="*",
@@ -47,6 +55,23 @@ def parser() -> argparse.ArgumentParser:
         "the other --by keys (sensitivity.png), e.g. best_val_err against trainer.lr_scale",
     )
     p.add_argument("--sort", default=None, help="sort by this column (a key or a metric)")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=None,
+        help="two groups side by side with B - A: each a path or key=value[,...]",
+    )
+    p.add_argument(
+        "--target",
+        type=fraction,
+        default=None,
+        help="add steps_to_target: the first step where val_err <= this",
+    )
+
+
+def _outputs(p: argparse.ArgumentParser) -> None:
+    """Where the report goes, and in which form."""
     p.add_argument("--format", choices=render.FORMATS, default="table")
     p.add_argument(
         "--out",
@@ -55,12 +80,16 @@ def parser() -> argparse.ArgumentParser:
         help="also write the table (in --format; markdown if table) and PNG plots",
     )
     p.add_argument(
-        "--compare",
-        nargs=2,
-        metavar=("A", "B"),
-        default=None,
-        help="two groups side by side with B - A: each a path or key=value[,...]",
+        "--layers",
+        action="store_true",
+        help="also the per-layer table (needs trainer.probes=true): activation "
+        "mean/std, gradient norm, update ratio, dead units, at initialization "
+        "and at the last probe",
     )
+
+
+def _diagnosis(p: argparse.ArgumentParser) -> None:
+    """The seeds' diagnosis' thresholds."""
     p.add_argument(
         "--high-train-err",
         type=fraction,
@@ -73,20 +102,6 @@ def parser() -> argparse.ArgumentParser:
         default=Thresholds.gap,
         help=f"held-out minus train error above this is overfitting (default {Thresholds.gap})",
     )
-    p.add_argument(
-        "--layers",
-        action="store_true",
-        help="also the per-layer table (needs trainer.probes=true): activation "
-        "mean/std, gradient norm, update ratio, dead units, at initialization "
-        "and at the last probe",
-    )
-    p.add_argument(
-        "--target",
-        type=fraction,
-        default=None,
-        help="add steps_to_target: the first step where val_err <= this",
-    )
-    return p
 
 
 def fraction(text: str) -> float:

@@ -9,7 +9,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from dltricks.records import METRICS
 from dltricks.report.runs import read_table
 from dltricks.report.runs import stack as _stack
 
@@ -37,7 +36,7 @@ def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8), sharey=True)
     first = []  # each group's mean loss after the first epoch: where the y axis may end
     for i, (label, runs) in enumerate(groups.items()):
-        df = _stack(runs, METRICS)
+        df = _stack(runs, columns=("epoch", *panels))
         if df.empty or not set(panels) <= set(df.columns):
             continue
         stats = df.groupby("epoch")[list(panels)].agg(["mean", "std"])
@@ -167,7 +166,7 @@ def learning_rate(groups: Groups, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     rates = []
     for label, runs in groups.items():
-        df = read_table(runs[0] / METRICS)
+        df = read_table(runs[0], columns=("step", "lr"))
         if not df.empty:
             ax.plot(df["step"], df["lr"], marker=".", label=label)
             rates += [r for r in df["lr"] if r > 0]
@@ -189,7 +188,7 @@ def layer_gradients(groups: Groups, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     drawn = False
     for i, (label, runs) in enumerate(groups.items()):
-        df = _stack(runs, "layers.csv")
+        df = _stack(runs, layers=True, columns=("epoch", "index", "grad_norm"))
         if df.empty:
             continue
         # a group keeps its colour; dashed at the first probe, solid at the last
@@ -222,7 +221,7 @@ def layer_activations(groups: Groups, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     drawn = False
     for label, runs in groups.items():
-        df = _stack(runs, "layers.csv")
+        df = _stack(runs, layers=True, columns=("epoch", "index", "act_std"))
         if df.empty or 0 not in set(df["epoch"]):
             continue
         at = df[df["epoch"] == 0].groupby("index")["act_std"].mean()

@@ -3,7 +3,7 @@ be left in: running, killed, diverged, failed, half-written. Reads files only.""
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import socket
@@ -11,18 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from dltricks.records import (
-    BEST,
-    EVALUATED,
-    METRICS,
-    SUMMARY,
-    flatten,
-    read_csv_rows,
-    sound_fields,
-)
+from dltricks.records import BEST, EVALUATED, is_number
 from dltricks.report.diagnosis import Facts
+from dltricks.rundir import RunDir
 
 # summary.json's numbers a report can show, beside the final and best metrics
 SUMMARY_NUMBERS = (
@@ -36,39 +28,30 @@ SUMMARY_NUMBERS = (
     "sparsity",
     "zero_weights",
 )
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when present
+CURVE = ("step", *EVALUATED)  # what a run's row needs of its metrics.csv
+Curve = dict[str, Any]  # a metrics column -> its values (floats, nan for an empty cell)
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Every run directory at or below `paths`: one with a summary.json, a metrics.csv or
-    Hydra's .hydra/config.yaml (a job that never got to write anything)."""
-    found: list[Path] = []
-    for root in paths:
-        for here, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            has_hydra = os.path.exists(os.path.join(here, ".hydra", "config.yaml"))
-            if SUMMARY in files or METRICS in files or has_hydra:
-                found.append(Path(here))
-    return sorted(set(found))
-
-
-def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
+def load_run(run_dir: RunDir, target: float | None = None) -> dict[str, Any]:
     """One run as a flat dict: status, choices, overrides, final and best metrics, warnings;
     with a target, steps_to_target: the first step where val_err <= target."""
     row: dict[str, Any] = {"run": clean(str(run_dir)), "warnings": []}
-    curve = read_metrics(run_dir, row["warnings"])
+    curve, problems = run_dir.read_metrics(CURVE)
+    row["warnings"] += problems
     if target is not None:
-        reached = [r["step"] for r in curve if (r.get("val_err") or 1) <= target]
-        row["steps_to_target"] = reached[0] if reached else None
+        row["steps_to_target"] = steps_to_target(curve, target)
     summary = _read_summary(run_dir, row["warnings"])
-    row["config"] = clean(_read_config(run_dir))
-    row["overrides"] = summary.get("overrides") or clean(_read_overrides(run_dir))
+    config, problem = run_dir.read_config()
+    row["config"] = clean(config)
+    if problem:
+        row["warnings"].append(clean(problem))
+    row["overrides"] = summary.get("overrides") or clean(run_dir.read_overrides())
     row["choices"] = summary.get("choices") or {}
     row["status"] = _status(summary, run_dir, row["warnings"])
     final = summary.get("final") or {}
     best = summary.get("best") or {}
-    if not final:
-        final = curve[-1] if curve else {}
+    if not final and curve.get("step"):  # killed before its summary: its last row
+        final = {k: v[-1] for k, v in curve.items()}
     for key in EVALUATED:
         row[key] = _float(final.get(key))
     for key in BEST:
@@ -80,9 +63,15 @@ def load_run(run_dir: Path, target: float | None = None) -> dict[str, Any]:
     return row
 
 
-def facts_of(choices: dict[str, Any], config: dict[str, Any], curve: list[dict]) -> Facts:
+def steps_to_target(curve: Curve, target: float) -> float | None:
+    """The first step at which val_err <= target (None: never)."""
+    pairs = zip(curve.get("step", ()), curve.get("val_err", ()), strict=True)
+    return next((step for step, err in pairs if err <= target), None)
+
+
+def facts_of(choices: dict[str, Any], config: dict[str, Any], curve: Curve) -> Facts:
     """What the diagnosis needs to know of a run: its options and how its curve ended."""
-    errors = [r["train_err"] for r in curve if r.get("train_err") is not None]
+    errors = [e for e in curve.get("train_err", ()) if not math.isnan(e)]
     falling = len(errors) >= 2 and errors[-1] < 0.9 * min(errors[:-1])
     noise = config.get("data.load.label_noise")
     regularization = choices.get("regularization")
@@ -130,27 +119,22 @@ def _checks(summary: dict[str, Any]) -> list[str]:
 
 
 def _numbers(d: dict[str, Any], *keys: str) -> bool:
-    return all(isinstance(d.get(k), int | float) for k in keys)
+    return all(is_number(d.get(k)) for k in keys)
 
 
-def _read_summary(run_dir: Path, warnings: list[str]) -> dict[str, Any]:
-    """summary.json, read as untrusted input: strings cleaned of control characters, and the
-    fields that do not fit records.SUMMARY_FIELDS left out, with a warning."""
-    path = run_dir / SUMMARY
-    if not path.exists():
+def _read_summary(run_dir: RunDir, warnings: list[str]) -> dict[str, Any]:
+    """summary.json, read as untrusted input (RunDir.read_summary): strings cleaned of control
+    characters; what was left out, or why none of it could be read, as a warning."""
+    read = run_dir.read_summary()
+    if read.problem == "missing":
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
-        warnings.append("summary.json is unreadable (half-written or corrupt)")
-        return {}
-    if not isinstance(data, dict):
+    if read.problem == "not a JSON object":
         warnings.append("summary.json is not a JSON object: ignored")
-        return {}
-    data, wrong = sound_fields(clean(data))
-    if wrong:
-        warnings.append(f"summary.json: ignored {', '.join(wrong)} (not of the expected type)")
-    return data
+    elif read.problem:
+        warnings.append(f"summary.json is unreadable: {clean(read.problem)}")
+    if read.wrong:
+        warnings.append(f"summary.json: ignored {', '.join(read.wrong)} (not of the expected type)")
+    return clean(read.data)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -168,9 +152,9 @@ def clean(value: Any) -> Any:
     return value
 
 
-def _status(summary: dict[str, Any], run_dir: Path, warnings: list[str]) -> str:
+def _status(summary: dict[str, Any], run_dir: RunDir, warnings: list[str]) -> str:
     status = summary.get("status")
-    if status is None and (run_dir / SUMMARY).exists():
+    if status is None and run_dir.read_summary().problem != "missing":
         return "unknown"  # unreadable: _read_summary said so
     if status is None:
         warnings.append("no summary.json: the job crashed or was killed before it started")
@@ -197,56 +181,26 @@ def _alive(summary: dict[str, Any]) -> bool:
     return True
 
 
-def read_metrics(run_dir: Path, warnings: list[str] | None = None) -> list[dict[str, Any]]:
-    """metrics.csv as a list of dicts of floats (whole rows only)."""
-    path = run_dir / METRICS
-    if not path.exists():
-        return []
-    header, rows, problems = read_csv_rows(path)
-    if warnings is not None:
-        warnings.extend(problems)
-    return [{k: _float(v) for k, v in zip(header, r, strict=True)} for r in rows]
+def read_table(run_dir: Path, layers: bool = False, columns: tuple[str, ...] | None = None):
+    """metrics.csv (layers.csv with `layers`) of a run as a DataFrame of numbers, only the
+    `columns` asked for (all if None); whole rows only."""
+    rd = RunDir(run_dir)
+    data, _ = rd.read_layers(columns) if layers else rd.read_metrics(columns)
+    return pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in data.items()})
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV a run wrote (metrics.csv, layers.csv) as numbers; whole rows only."""
-    if not path.exists():
-        return pd.DataFrame()
-    header, rows, _ = read_csv_rows(path)
-    return pd.DataFrame(rows, columns=header).apply(pd.to_numeric, errors="coerce")
-
-
-def stack(runs: list[Path], name: str) -> pd.DataFrame:
+def stack(runs: list[Path], layers: bool = False, columns: tuple[str, ...] | None = None):
     """The same CSV of several runs, one below the other, with a `run` column."""
-    frames = [read_table(r / name).assign(run=str(r)) for r in runs]
+    frames = [read_table(r, layers, columns).assign(run=str(r)) for r in runs]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / ".hydra" / "config.yaml"
-    if not path.exists():
-        return {}
-    try:
-        with open(path) as f:
-            return flatten(yaml.load(f, Loader=_Loader) or {})
-    except (yaml.YAMLError, OSError):
-        return {}
-
-
-def _read_overrides(run_dir: Path) -> list[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    try:
-        with open(path) as f:
-            return [str(o) for o in yaml.load(f, Loader=_Loader) or []]
-    except (yaml.YAMLError, OSError):
-        return []
 
 
 def _float(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        value = float(value)
     except (TypeError, ValueError):
         return None
+    return None if math.isnan(value) else value

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from dltricks.records import BEST, EVALUATED, LAYERS
+from dltricks.records import BEST, EVALUATED
+from dltricks.records import LAYER_STATS as PROBED
 from dltricks.report.runs import SUMMARY_NUMBERS, stack
 
 DEFAULT_METRICS = ["train_err", "val_err", "test_err", "best_val_err"]
@@ -145,7 +146,9 @@ def mean_std(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+# the probes' statistics the per-layer table shows (weight norms only matter as ratios)
 LAYER_STATS = ["act_mean", "act_std", "grad_norm", "update_ratio", "dead_frac"]
+assert set(LAYER_STATS) <= set(PROBED)
 
 
 def layer_table(groups: dict[str, list[Path]]) -> pd.DataFrame:
@@ -153,7 +156,7 @@ def layer_table(groups: dict[str, list[Path]]) -> pd.DataFrame:
     the group's runs of each of LAYER_STATS (layers.csv, trainer.probes=true)."""
     parts = []
     for label, runs in groups.items():
-        df = stack(runs, LAYERS)
+        df = stack(runs, layers=True, columns=("epoch", "index", *LAYER_STATS))
         if df.empty:
             continue
         for epoch in sorted({df["epoch"].min(), df["epoch"].max()}):

@@ -1,0 +1,73 @@
+"""Looking through folders for runs and sweeps, without following a symlink: the run dirs
+under a path (the report's), a sweep's job dirs (the tally's), whether a folder is a sweep,
+and the first symlink in a folder (refused before a run or a sweep writes there)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dltricks.rundir.files import refuse_link
+from dltricks.rundir.names import CONFIG, HYDRA, METRICS, MULTIRUN, SUMMARY
+
+MAX_SCAN = 20_000  # entries looked at for symlinks before a run or sweep starts
+
+
+def refuse_links(folder: Path, depth: int) -> None:
+    """RunFileError naming the first symlink in `folder`, `depth` levels down (a bounded
+    number of entries: a huge folder is not walked to its end)."""
+    todo, seen = [(Path(folder), depth)], 0
+    while todo:
+        here, left = todo.pop()
+        try:
+            entries = list(os.scandir(here))
+        except (NotADirectoryError, FileNotFoundError):
+            continue
+        for entry in entries:
+            seen += 1
+            if entry.is_symlink():
+                refuse_link(Path(entry.path))
+            if left > 1 and entry.is_dir(follow_symlinks=False):
+                todo.append((Path(entry.path), left - 1))
+        if seen > MAX_SCAN:
+            return
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether a run has been here: a summary, metrics or Hydra's record of a job."""
+    return any(os.path.lexists(Path(folder) / f) for f in (SUMMARY, METRICS, CONFIG))
+
+
+def run_dirs(paths: list[Path]) -> list[Path]:
+    """Every run directory at or below `paths` (a symlinked folder is not followed): one with
+    a summary.json, a metrics.csv or Hydra's .hydra/config.yaml (a job that never got to
+    write anything)."""
+    found: set[Path] = set()
+    for root in paths:
+        for here, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if SUMMARY in files or METRICS in files or os.path.lexists(Path(here) / CONFIG):
+                found.add(Path(here))
+    return sorted(found)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Hydra's job dirs of a sweep (with .hydra/, not through a symlink)."""
+    if not Path(sweep_dir).is_dir():
+        return []
+    return [
+        p
+        for p in sorted(Path(sweep_dir).iterdir())
+        if not p.is_symlink() and (p / HYDRA).is_dir() and not (p / HYDRA).is_symlink()
+    ]
+
+
+def holds_sweep(folder: Path) -> bool:
+    """Whether a folder is a dltricks sweep: Hydra's multirun.yaml, or a run in it."""
+    folder = Path(folder)
+    if os.path.lexists(folder / MULTIRUN):
+        return True
+    try:
+        return any(holds_run(p) for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return False
