@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dltricks.errors import EXIT_INTERNAL, EXIT_OK, BadInput, ConfigError, bad_input
+from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, ConfigError, bad_input
 from dltricks.rundir import OUTPUTS, Busy, RunDir, holds_sweep
 
 PROBE = object()  # the run mode is not known: Hydra composes the config to find it
@@ -236,7 +236,8 @@ def run_hydra_app(args: list[str], mode: Any = PROBE) -> None:
 def resume(args: list[str]) -> int:
     """`dltricks resume RUN_DIR [OVERRIDE ...]`: continue a run in its own directory, with
     its own overrides (and a new trainer.epochs, say). Checked before Hydra writes anything
-    into the run dir: a refused resume leaves the run as it was."""
+    into the run dir, and what Hydra writes is put back if the job refuses the checkpoint:
+    a refused resume leaves the run as it was."""
     from dltricks import checkpoint, config, records, run_record
 
     if not args or args[0].startswith("-"):
@@ -246,17 +247,23 @@ def resume(args: list[str]) -> int:
         return bad_input(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
     try:
         run_dir.hold("dltricks resume")  # held until the resumed run ends
+        run_dir.refuse_links()  # before anything reads or writes through one
         saved = run_record.saved_overrides(run_dir)
         state = checkpoint.load_for_resume(run_dir)
         given = {o.split("=", 1)[0] for o in args[1:]}
         overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
         cfg = config.load([*overrides, f"trainer.resume={run_dir}"])
         checkpoint.check_same_config(state["config"], records.flatten(config.container(cfg)))
+        record = run_dir.hydra_record()
     except BadInput as err:
         if not isinstance(err, Busy):
             run_dir.release()
         return bad_input(str(err))
     try:
         return train([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
+    except SystemExit as stop:
+        if stop.code == EXIT_BAD_INPUT:  # the job refused the checkpoint: Hydra's record back
+            run_dir.restore_hydra_record(record)
+        raise
     finally:
         run_dir.release()

@@ -4,6 +4,7 @@ its root, with one line and exit 2, nothing run and nothing already written lost
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -423,3 +424,334 @@ def test_an_os_error_says_read_or_write_by_where_the_file_is(tmp_path):
     assert os_error(OSError(13, "Permission denied", "/data/x.npz"), run).startswith(
         "cannot read /data/x.npz"
     )
+
+
+# ================================================================ issue 27: hardening III
+# Each class of attack on a shared run dir: exit 2 (or, for the report, a warning and the
+# other runs listed), no traceback, nothing outside the run dir touched, nothing lost.
+
+
+def copy_of(finished: Path, tmp_path: Path, name: str = "shared") -> Path:
+    run = tmp_path / name
+    subprocess.run(["cp", "-r", str(finished), str(run)], check=True)
+    return run
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder and its bytes (symlinks as their target's name), but for the
+    lock, which any run that looks at a dir takes (and stamps)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.name != ".lock"):
+        if path.is_symlink():
+            out[str(path.relative_to(folder))] = os.readlink(path).encode()
+        elif path.is_file():
+            out[str(path.relative_to(folder))] = path.read_bytes()
+    return out
+
+
+def refused(proc, *named: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    for word in named:
+        assert word in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------- 1 no code from a run dir
+
+
+CODE = [
+    "dltricks.optim.sgdw.torch.save",  # a module on the way that is not allowed
+    "dltricks.data.digits.np.save",
+    "dltricks.models.mlp.math.prod",
+    "dltricks.rundir.files.write_json_atomic",  # dltricks', but no option's module
+    "dltricks.build.Path",
+    "torch.nn.modules.module.torch.save",
+]
+
+
+@pytest.mark.parametrize("target", CODE)
+def test_a_target_is_allowed_by_the_object_it_names_not_its_spelling(tmp_path, target, capsys):
+    code, err = run_cli(
+        "train", f"optimizer._target_={target}", f"hydra.run.dir={tmp_path}/r", *TINY,
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 2 and "refused" in err and target in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "init.bias=[{_target_:dltricks.rundir.files.write_json_atomic,path:/tmp/x,data:{}}]",
+        "optimizer.betas=[0.9,{_target_:torch.nn.Identity}]",
+        "init.bias={_target_:torch.nn.Identity}",
+    ],
+    ids=["list-at-a-null-key", "list-of-numbers", "mapping-at-a-null-key"],
+)
+def test_a_value_key_never_takes_a_mapping_with_a_target(tmp_path, override, capsys):
+    code, err = run_cli("train", override, f"hydra.run.dir={tmp_path}/r", *TINY, capsys=capsys)
+    assert (code == 2 and "init" in err) or "optimizer" in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def _replay(run: Path, overrides: list[str]) -> None:
+    """A run dir edited so that its summary.json replays `overrides` and its checkpoint's
+    config matches them (what an attacker with write access would do)."""
+    import torch
+
+    summary = read_summary(run)
+    summary["overrides"] = overrides
+    (run / "summary.json").write_text(json.dumps(summary))
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    config = state["config"].replace("torch.optim.SGD", "dltricks.optim.sgdw.torch.save")
+    torch.save({**state, "config": config}, run / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("command", ["resume", "ensemble"])
+def test_a_replayed_target_runs_nothing(finished, tmp_path, command, capsys):
+    run = copy_of(finished, tmp_path)
+    _replay(run, [*TINY, "optimizer._target_=dltricks.optim.sgdw.torch.save"])
+    before = snapshot(run)
+    args = [str(run), "trainer.epochs=2"] if command == "resume" else [str(run), str(finished)]
+    code, err = run_cli(command, *args, capsys=capsys)
+    assert code == 2 and "dltricks.optim.sgdw.torch.save: refused" in err, err
+    assert snapshot(run) == before
+
+
+# ---------------------------------------------------------------- 2 symlinks are refused
+
+
+@pytest.mark.parametrize(
+    "link", [".lock", "train.log", ".hydra/overrides.yaml", "tensorboard", "summary.json"]
+)
+def test_a_symlinked_run_file_is_refused_and_nothing_outside_is_written(finished, tmp_path, link):
+    run = copy_of(finished, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("keep me\n")
+    target = outside if link == "tensorboard" else outside / "victim"
+    if (run / link).exists():
+        (run / link).unlink()
+    (run / link).symlink_to(target)
+    proc = dltricks("resume", str(run), "trainer.epochs=2")
+    refused(proc, "symlink")
+    assert snapshot(outside) == {"victim": b"keep me\n"}
+
+
+@pytest.mark.parametrize("command", ["resume", "transfer", "ensemble"])
+def test_a_checkpoint_pointing_elsewhere_is_refused(finished, tmp_path, command):
+    run = copy_of(finished, tmp_path)
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (run / "checkpoint.pt").unlink()
+    (run / "checkpoint.pt").symlink_to(tmp_path / "passwd")
+    args = {
+        "resume": ["resume", str(run), "trainer.epochs=2"],
+        "transfer": ["train", f"hydra.run.dir={tmp_path}/t", f"transfer.init_from={run}", *TINY],
+        "ensemble": ["ensemble", str(run), str(finished)],
+    }[command]
+    refused(dltricks(*args), "checkpoint.pt", "symlink")
+
+
+def test_a_sweep_dir_with_a_symlinked_job_file_is_refused_before_hydra_writes(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = dltricks("train", "-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "victim").write_text("keep me\n")
+    (sweep / "0" / ".hydra" / "overrides.yaml").unlink()
+    (sweep / "0" / ".hydra" / "overrides.yaml").symlink_to(tmp_path / "victim")
+    proc = dltricks("train", "-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}")
+    refused(proc, "overrides.yaml", "symlink")
+    assert (tmp_path / "victim").read_text() == "keep me\n"
+
+
+# ---------------------------------------------------------------- 3 nowhere a run does not belong
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_dir_of_other_files_is_no_run_dir(tmp_path, multirun):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    args = ["-m", "seed=0,1"] if multirun else []
+    refused(dltricks("train", *args, f"{key}={folder}", *TINY), f"{key}={folder}", "not a dltricks")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_the_root_of_the_file_system_is_no_run_dir(capsys):
+    before = sorted(os.listdir("/"))
+    code, err = run_cli("train", "hydra.run.dir=/", *TINY, capsys=capsys)
+    assert code == 2 and "not a dltricks run" in err, err
+    assert sorted(os.listdir("/")) == before
+
+
+@pytest.mark.parametrize("scheme", ["file", "sqlite"])
+def test_a_tracker_store_is_never_made_among_other_files(tmp_path, scheme, capsys):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "passwd").write_text("root:x:0:0\n")
+    uri = f"file://{folder}" if scheme == "file" else f"sqlite:///{folder}/passwd"
+    code, err = run_cli(
+        "train", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
+        f"hydra.run.dir={tmp_path}/r", *TINY, capsys=capsys,
+    )  # fmt: skip
+    assert code == 2 and "logger.mlflow.tracking_uri" in err, err
+    assert snapshot(folder) == {"passwd": b"root:x:0:0\n"}
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_replayed_tracking_uri_never_makes_a_store(finished, tmp_path):
+    pytest.importorskip("mlflow")
+    run = copy_of(finished, tmp_path)
+    store = tmp_path / "elsewhere" / "mlruns"
+    uri = f"file://{store}"
+    summary = read_summary(run)
+    summary["overrides"] = [
+        *summary["overrides"],
+        "logger=mlflow",
+        f"logger.mlflow.tracking_uri={uri}",
+    ]
+    (run / "summary.json").write_text(json.dumps(summary))
+    import torch
+
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    config = state["config"].replace(
+        "logger: {}", f"logger:\n  mlflow:\n    _target_: dltricks.trackers.MLflow\n"
+        f"    tracking_uri: {uri}\n    experiment: null"
+    )  # fmt: skip
+    torch.save({**state, "config": config}, run / "checkpoint.pt")
+    proc = dltricks("resume", str(run), "trainer.epochs=2")
+    assert proc.returncode == 0 and "logger mlflow failed" in proc.stderr, proc.stderr
+    assert not store.exists() and not store.parent.exists()
+
+
+# ---------------------------------------------------------------- 4 a checkpoint read to a schema
+
+
+def _edit_checkpoint(run: Path, edit) -> None:
+    import torch
+
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    edit(state)
+    torch.save(state, run / "checkpoint.pt")
+
+
+def _weights_as(dtype):
+    def edit(state):
+        state["model"] = {k: v.to(dtype) for k, v in state["model"].items()}
+
+    return edit
+
+
+CHECKPOINTS = {
+    "position-a-list": (lambda s: s.update(position=[1, 2]), "position is not a dict"),
+    "epoch-a-string": (lambda s: s["position"].update(epoch="abc"), "position.epoch"),
+    "batch-beyond": (lambda s: s["position"].update(batch=10**9), "position.batch"),
+    "unknown-field": (lambda s: s["position"].update(extra=1), "position.extra"),
+    "best-not-a-row": (lambda s: s["position"].update(best={"val_err": "x"}), "position.best"),
+    "numpy-state": (lambda s: s["random"].update(numpy=["MT19937", 5, 0, 0, 0.0]), "random.numpy"),
+    "torch-state": (lambda s: s["random"].update(torch="abc"), "random.torch"),
+    "python-state": (lambda s: s["random"].update(python=[3, [0] * 10, None]), "random.python"),
+    "int64-weights": (_weights_as(__import__("torch").int64), "torch.int64"),
+    "complex-weights": (_weights_as(__import__("torch").complex64), "torch.complex64"),
+    "missing-weight": (lambda s: s["model"].popitem(), "model does not hold"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINTS), ids=list(CHECKPOINTS))
+def test_a_checkpoint_field_that_does_not_fit_is_refused_and_the_run_kept(finished, tmp_path, case):
+    edit, named = CHECKPOINTS[case]
+    run = copy_of(finished, tmp_path)
+    _edit_checkpoint(run, edit)
+    before = snapshot(run)
+    refused(dltricks("resume", str(run), "trainer.epochs=2"), named)
+    assert snapshot(run) == before  # the summary still says completed, the metrics are whole
+
+
+# ---------------------------------------------------------------- 5 extreme files
+
+
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)  # "billion laughs": 9**9 strings from a few lines
+EXTREME = {
+    "nested": lambda run: (run / "summary.json").write_text(
+        json.dumps(read_summary(run))[:-1] + f', "x": {_deep(1000)}}}'
+    ),
+    "huge-int": lambda run: (run / "summary.json").write_text(
+        json.dumps(read_summary(run)).replace('"steps": ', '"steps": ' + "9" * 400 + ', "s": ')
+    ),
+    "long-field": lambda run: (run / "metrics.csv").write_text(
+        (run / "metrics.csv").read_text() + "1," + "9" * 200_000 + "\n"
+    ),
+    "alias-bomb": lambda run: (run / ".hydra" / "config.yaml").write_text(ALIAS_BOMB),
+    "fifo": lambda run: ((run / "summary.json").unlink(), os.mkfifo(run / "summary.json")),
+    "a-folder": lambda run: ((run / "metrics.csv").unlink(), (run / "metrics.csv").mkdir()),
+}
+
+
+@pytest.mark.parametrize("case", list(EXTREME), ids=list(EXTREME))
+def test_the_report_lists_an_extreme_run_with_a_warning_and_the_others(finished, tmp_path, case):
+    copy_of(finished, tmp_path, "good")
+    EXTREME[case](copy_of(finished, tmp_path, "odd"))
+    start = time.perf_counter()
+    proc = dltricks("report", str(tmp_path), "--format", "markdown", process=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert time.perf_counter() - start < 30
+    assert "| good " in proc.stdout and "| odd " in proc.stdout, proc.stdout
+    assert "odd: " in proc.stdout  # its warning
+
+
+@pytest.mark.parametrize("case", ["nested", "huge-int", "fifo"])
+def test_a_resume_of_an_extreme_summary_exits_2(finished, tmp_path, case):
+    run = copy_of(finished, tmp_path)
+    EXTREME[case](run)
+    proc = dltricks("resume", str(run), "trainer.epochs=2", process=True, timeout=60)
+    refused(proc, "summary.json")
+
+
+def test_a_resume_moves_an_overlong_metrics_line_aside_and_keeps_its_rows(finished, tmp_path):
+    run = copy_of(finished, tmp_path)
+    EXTREME["long-field"](run)
+    proc = dltricks("resume", str(run), "trainer.epochs=2")
+    assert proc.returncode == 0, proc.stderr
+    assert "9" * 200_000 in (run / "metrics.csv.unreadable").read_text()  # nothing lost
+    assert read_metrics(run)["epoch"].tolist() == [1, 2]
+
+
+def test_a_huge_metrics_file_is_read_a_column_at_a_time(tmp_path):
+    from dltricks.records import METRIC_COLUMNS
+    from dltricks.rundir import RunDir
+
+    row = ",".join(["1"] * len(METRIC_COLUMNS)) + "\n"
+    (tmp_path / "metrics.csv").write_text(",".join(METRIC_COLUMNS) + "\n" + row * 200_000)
+    columns, warnings = RunDir(tmp_path).read_metrics(("step", "val_err"))
+    assert set(columns) == {"step", "val_err"} and not warnings
+    assert len(columns["step"]) == 200_000 and columns["step"].itemsize == 8  # 8 bytes a cell
+
+
+@pytest.mark.slow
+def test_a_million_row_metrics_file_is_reported_in_bounded_memory(tmp_path):
+
+    from dltricks.records import METRIC_COLUMNS
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rest = ",".join(["0.5"] * (len(METRIC_COLUMNS) - 2))
+    with open(run / "metrics.csv", "w") as f:
+        f.write(",".join(METRIC_COLUMNS) + "\n")
+        f.writelines(f"{i},{i},{rest}\n" for i in range(1, 1_000_001))
+    code = (
+        "import resource, sys; from dltricks.cli import main; "
+        f"rc = main(['report', '{run}', '--out', '{tmp_path}/out']); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    peak_mb = int(proc.stdout.splitlines()[-1]) / 1024
+    assert peak_mb < 600, peak_mb  # 2.1 GB before the columns were read one by one
+    assert (tmp_path / "out" / "curves.png").exists()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from dltricks.report.runs import read_table
+from dltricks.report.runs import curves
 from dltricks.report.runs import stack as _stack
 
 Groups = dict[str, list[Path]]  # label -> the run dirs it aggregates
@@ -166,7 +166,7 @@ def learning_rate(groups: Groups, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     rates = []
     for label, runs in groups.items():
-        df = read_table(runs[0], columns=("step", "lr"))
+        df = curves(runs[0], ("step", "lr"))
         if not df.empty:
             ax.plot(df["step"], df["lr"], marker=".", label=label)
             rates += [r for r in df["lr"] if r > 0]

@@ -3,6 +3,7 @@ be left in: running, killed, diverged, failed, half-written. Reads files only.""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -181,6 +182,10 @@ def _alive(summary: dict[str, Any]) -> bool:
     return True
 
 
+PLOTTED_ROWS = 2000  # a figure's curve shows no more points than this (a run's every k-th)
+PLOTTED = ("epoch", "step", "lr", *EVALUATED)  # the metrics.csv columns the figures draw
+
+
 def read_table(run_dir: Path, layers: bool = False, columns: tuple[str, ...] | None = None):
     """metrics.csv (layers.csv with `layers`) of a run as a DataFrame of numbers, only the
     `columns` asked for (all if None); whole rows only."""
@@ -189,9 +194,39 @@ def read_table(run_dir: Path, layers: bool = False, columns: tuple[str, ...] | N
     return pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in data.items()})
 
 
-def stack(runs: list[Path], layers: bool = False, columns: tuple[str, ...] | None = None):
-    """The same CSV of several runs, one below the other, with a `run` column."""
-    frames = [read_table(r, layers, columns).assign(run=str(r)) for r in runs]
+def thinned(df: pd.DataFrame, most: int = PLOTTED_ROWS) -> pd.DataFrame:
+    """Every k-th row and the last, at most about `most` rows: a curve of a million
+    evaluations draws as well from two thousand, at a thousandth of the memory."""
+    if len(df) <= most:
+        return df
+    k = -(-len(df) // most)
+    return df.iloc[sorted({*range(0, len(df), k), len(df) - 1})]
+
+
+@functools.lru_cache(maxsize=512)
+def _plotted(run_dir: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """A run's PLOTTED columns, thinned, read once for all of a report's figures (`stamp`,
+    the file's size and time, keys the cache)."""
+    return thinned(read_table(Path(run_dir), columns=PLOTTED))
+
+
+def curves(run_dir: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The PLOTTED `columns` of a run's metrics.csv, thinned for a figure."""
+    try:
+        st = os.stat(RunDir(run_dir).metrics_path)
+    except OSError:
+        return pd.DataFrame()
+    df = _plotted(str(run_dir), (st.st_size, st.st_mtime_ns))
+    return df[[c for c in columns if c in df]]
+
+
+def stack(runs: list[Path], layers: bool = False, columns: tuple[str, ...] = PLOTTED):
+    """The same CSV of several runs, one below the other, with a `run` column (metrics.csv's
+    rows thinned for a figure: `curves`)."""
+    frames = [
+        (read_table(r, True, columns) if layers else curves(r, columns)).assign(run=str(r))
+        for r in runs
+    ]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import array
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,13 @@ from dltricks import records
 from dltricks.errors import BadFile, first_line
 from dltricks.rundir import lock, scan, torchfile
 from dltricks.rundir.files import (
+    MAX_JSON,
     RunFileError,
+    read_bytes,
     read_json,
     read_yaml,
     refuse_link,
+    write_atomic,
     write_json_atomic,
 )
 from dltricks.rundir.names import (
@@ -34,7 +35,9 @@ from dltricks.rundir.names import (
     CHECKPOINT_FORMAT,
     CONFIG,
     HYDRA,
+    HYDRA_YAML,
     LAYERS,
+    LOG,
     METRICS,
     OUTPUTS,
     OVERRIDES,
@@ -134,6 +137,10 @@ class RunDir:
 
     # ------------------------------------------------------------ metrics.csv, layers.csv
 
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
     def metrics_writer(self, columns: list[str], fresh: bool) -> MetricsWriter:
         return MetricsWriter(self.file(METRICS), columns, fresh=fresh)
 
@@ -204,6 +211,22 @@ class RunDir:
             if self.exists(name)
         ]
 
+    def hydra_record(self) -> dict[str, bytes | None]:
+        """What Hydra writes into a run dir as a run starts (.hydra/*.yaml, train.log), as it
+        is now: restore_hydra_record puts it back after a refused resume."""
+        saved: dict[str, bytes | None] = {}
+        for name in (CONFIG, OVERRIDES, HYDRA_YAML, LOG):
+            saved[name] = read_bytes(self.file(name), MAX_JSON) if self.exists(name) else None
+        return saved
+
+    def restore_hydra_record(self, saved: dict[str, bytes | None]) -> None:
+        for name, data in saved.items():
+            if data is None:
+                if self.exists(name):
+                    self.file(name).unlink()
+            else:
+                write_atomic(self.file(name), lambda f, data=data: f.write(data))
+
     def launched_since(self, since: float) -> bool:
         """Hydra writes a job's .hydra/overrides.yaml as it launches the job, skipped or not.
         A second of slack for the clock of the machine that ran it."""
@@ -250,17 +273,6 @@ class RunDir:
 
     def release(self) -> None:
         lock.release(self.path)
-
-    @contextmanager
-    def held(self, what: str = "hydra.run.dir") -> Iterator[RunDir]:
-        self.hold(what)
-        try:
-            yield self
-        finally:
-            self.release()
-
-    def holding(self) -> bool:
-        return lock.holding(self.path)
 
     # ------------------------------------------------------------ before anything is written
 

@@ -48,11 +48,6 @@ def hold(run_dir: Path, what: str = "hydra.run.dir") -> None:
     _held[key] = (fd, 1)
 
 
-def holding(run_dir: Path) -> bool:
-    """Whether this process holds the dir's lock."""
-    return Path(run_dir).resolve() in _held
-
-
 def release(run_dir: Path) -> None:
     """Give one hold back; the lock goes when the last one does."""
     key = Path(run_dir).resolve()
