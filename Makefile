@@ -57,13 +57,13 @@ ray-down: $(STAMP) ## stop every Ray process of this machine
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
-	$(BIN)/ruff check dltricks tests benchmarks examples
-	$(BIN)/ruff format --check dltricks tests benchmarks examples
+	$(BIN)/ruff check dltricks hydra_plugins tests benchmarks examples
+	$(BIN)/ruff format --check dltricks hydra_plugins tests benchmarks examples
 
 .PHONY: format
 format: $(STAMP) ## ruff: fix what it can and format
-	$(BIN)/ruff check --fix dltricks tests benchmarks examples
-	$(BIN)/ruff format dltricks tests benchmarks examples
+	$(BIN)/ruff check --fix dltricks hydra_plugins tests benchmarks examples
+	$(BIN)/ruff format dltricks hydra_plugins tests benchmarks examples
 
 .PHONY: sweep
 sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 seeds
@@ -71,7 +71,7 @@ sweep: $(STAMP) ## an example sweep on all cores (joblib): depth x residual x 2 
 		seed=0,1 trainer.epochs=5 $(ARGS)
 
 .PHONY: search
-search: $(STAMP) ## random search in log space (Optuna, TPE): lr and L2 strength, 20 trials
+search: $(STAMP) ## a search (Optuna, TPE): the default optimizer's and L2's own spaces, 20 trials
 	$(BIN)/dltricks train -m hydra/sweeper=search regularization=[l2] trainer.epochs=10 $(ARGS)
 
 .PHONY: report

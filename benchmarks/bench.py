@@ -30,6 +30,25 @@ REPEATS = 5
 # ---------------------------------------------------------------- rows (run in a subprocess)
 
 
+def sweep_wall(*args: str) -> tuple[float, Path]:
+    """`dltricks train -m ARGS` into a fresh sweep dir: its wall time; the dir (kept until the
+    next call's) for what its jobs wrote."""
+    global _last
+    _last = tempfile.TemporaryDirectory()
+    sweep_dir = Path(_last.name) / "s"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "dltricks", "train", "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return time.perf_counter() - t0, sweep_dir
+
+
+_last: tempfile.TemporaryDirectory | None = None
+
+
 def loop_overhead() -> dict:
     """samples/s of dltricks' loop vs a minimal hand-written loop: same model, data, batch
     size, optimizer, steps and threads; interleaved, median of REPEATS. Probes on as well.
@@ -224,28 +243,9 @@ def sweep() -> dict:
     """8 tiny jobs: the joblib launcher with 2 workers vs the basic (sequential) launcher."""
 
     def wall(extra: list[str]) -> float:
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            # jobs of a few seconds: long enough that worker start-up does not dominate
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "dltricks",
-                    "train",
-                    "-m",
-                    "seed=0,1,2,3,4,5,6,7",
-                    "data=mnist1d",
-                    "trainer.epochs=20",
-                    "trainer.batch_size=16",
-                    *extra,
-                    f"hydra.sweep.dir={tmp}/s",
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                check=True,
-            )
-            return time.perf_counter() - t0
+        # jobs of a few seconds: long enough that worker start-up does not dominate
+        seeds = ["seed=0,1,2,3,4,5,6,7", "data=mnist1d", "trainer.epochs=20"]
+        return sweep_wall(*seeds, "trainer.batch_size=16", *extra)[0]
 
     basic, joblib = [], []
     for _ in range(2):  # each repetition is about a minute
@@ -303,6 +303,48 @@ def report() -> dict:
     }
 
 
+def search() -> dict:
+    """A 30-trial search on digits (momentum's space: lr, momentum) with the Hyperband pruner
+    against the same search without pruning: the epochs trained and the best val error."""
+
+    def one(pruner: str) -> tuple[int, float, float]:
+        wall, sweep_dir = sweep_wall(
+            "hydra/sweeper=search", "hydra.sweeper.n_trials=30", f"hydra.sweeper.pruner={pruner}",
+            "hydra/sweeper/sampler=qmc", "trainer.epochs=20", "trainer.threads=1",
+        )  # fmt: skip
+        summaries = [json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")]
+        epochs = sum(s["epochs"] for s in summaries)
+        best = min(s["best"]["val_err"] for s in summaries if s.get("best"))
+        return epochs, best, wall
+
+    pruned, full = one("hyperband"), one("none")
+    return {
+        "rows": [
+            {
+                "benchmark": "search: 30 trials, hyperband vs no pruning (epochs trained)",
+                "value": pruned[0],
+                "reference": full[0],
+                "ratio": pruned[0] / full[0],
+                "goal": "<= 0.4",
+            },
+            {
+                "benchmark": "search: 30 trials, hyperband vs no pruning (best val err)",
+                "value": pruned[1],
+                "reference": full[1],
+                "ratio": pruned[1] - full[1],  # a difference, in error points / 100
+                "goal": "difference <= 0.01",
+            },
+            {
+                "benchmark": "search: 30 trials, hyperband vs no pruning (wall s)",
+                "value": pruned[2],
+                "reference": full[2],
+                "ratio": full[2] / pruned[2],
+                "goal": "(measured)",
+            },
+        ]
+    }
+
+
 def gpu() -> dict:
     """ResNet-56 on CIFAR-10-shaped data on the GPU: fp32, bf16, channels_last, compile."""
     import torch
@@ -338,6 +380,7 @@ ROWS = {
     "startup": startup,
     "sweep": sweep,
     "report": report,
+    "search": search,
     "gpu": gpu,
 }
 

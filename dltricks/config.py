@@ -42,6 +42,23 @@ def origins(group: str) -> list[tuple[str, str]]:
     ]
 
 
+def options_declaring(key: str) -> list[str]:
+    """The options whose file declares a config key, as the command line picks them
+    (`regularization=[l2]` for regularization.l2.lambda, `optimizer=momentum` for
+    optimizer.momentum): what to add when a key is missing."""
+    group, _, rest = key.partition(".")
+    found = []
+    for source in plugins.sources():
+        for option in plugins.groups_of(source.conf).get(group, []):
+            node = OmegaConf.load(source.conf / group / f"{option}.yaml")
+            if OmegaConf.select(node, rest, default=None) is None:
+                continue
+            # a list group's option nests under its own name (regularization: l2: {...})
+            nested = list(node) == [option] and isinstance(node[option], DictConfig)
+            found.append(f"{group}=[{option}]" if nested else f"{group}={option}")
+    return sorted(found)
+
+
 _composed: dict[tuple, DictConfig] = {}  # composing is slow (~0.3 s): once per process
 
 
@@ -122,6 +139,16 @@ def container(cfg: DictConfig) -> dict[str, Any]:
 def is_hydra(override: str) -> bool:
     """An override of Hydra's own config (hydra.*, hydra/launcher=...)."""
     return override.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def is_swept(override: str) -> bool:
+    """A sweep over values (a,b / range / interval / choice / glob), not one value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(override).is_sweep_override()
+    except Exception:  # not an override at all: the config's checks name it
+        return False
 
 
 def key_of(override: str) -> str:

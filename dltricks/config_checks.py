@@ -14,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dltricks import extras, rules, targets
 from dltricks.errors import ConfigError
+from dltricks.records import SEARCH
 
 _MISSING = object()
 SEVERAL_VALUES = (
@@ -88,10 +89,11 @@ def resolve(cfg: DictConfig) -> None:
 
 
 def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, value) for every leaf of a config, unresolved interpolations skipped."""
+    """(dotted key, value) for every leaf of a config, unresolved interpolations skipped, and
+    the options' search spaces (the search checks those: dltricks.search)."""
     if isinstance(node, DictConfig):
         for key in node:
-            if OmegaConf.is_missing(node, key):
+            if OmegaConf.is_missing(node, key) or key == SEARCH:
                 continue
             child = node._get_node(key)
             if child is not None and child._is_interpolation():

@@ -12,8 +12,7 @@ NEEDS = {
     "hydra/launcher/submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "sweep"),
     "hydra/launcher/slurm": ("hydra_plugins.hydra_submitit_launcher", "sweep"),
     "hydra/launcher/ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
-    "hydra/sweeper/optuna": ("hydra_plugins.hydra_optuna_sweeper", "search"),
-    "hydra/sweeper/search": ("hydra_plugins.hydra_optuna_sweeper", "search"),
+    "hydra/sweeper/search": ("optuna", "search"),
     "logger/tensorboard": ("tensorboard", "track"),
     "logger/mlflow": ("mlflow", "track"),
 }

@@ -15,6 +15,7 @@ from dltricks import config, sweep
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, say
 from dltricks.run_record import Job, record_failure
 from dltricks.rundir import Busy
+from dltricks.search.trial import for_job as trial_for
 from dltricks.signals import Interrupted, StopRequest
 
 
@@ -27,6 +28,8 @@ def main(cfg: DictConfig) -> float | None:
     choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
     job = Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
     multirun = hc.mode == RunMode.MULTIRUN
+    if multirun and sweep.is_search(hc):  # a search's trial: each evaluation reported to it
+        job.trial = trial_for(hc.sweeper, str(job.run_dir))
     try:  # no one else writes this run's dir while it runs (this process may hold it already)
         job.dir.hold()
     except Busy as err:

@@ -28,6 +28,7 @@ class Launch:
     pinned: list[str] = field(default_factory=list)
     mode: Any = PROBE
     claimed: RunDir | None = None
+    search: bool = False  # hydra/sweeper=search: the tally counts trials
 
 
 def train(args: list[str]) -> int:
@@ -44,10 +45,12 @@ def _train(args: list[str]) -> int:
     import warnings
 
     from dltricks import hydra_compat
+    from dltricks.search import space
 
     # conf/hydra/launcher/ray.yaml replaces the Ray plugin's option of the same name on
     # purpose (see its comment); Hydra checks it against the plugin's schema, and says so
     warnings.filterwarnings("ignore", message="\n'hydra/launcher/ray' is validated against")
+    args = [space.quoted(a) for a in args]  # hydra.sweeper.params.KEY=interval(...) as typed
     parsed = hydra_compat.parse_args(args)
     try:
         answer = answered_before_hydra(parsed)
@@ -67,7 +70,7 @@ def _train(args: list[str]) -> int:
         return EXIT_OK
     from dltricks import sweep
 
-    line, ok = sweep.tally_line(launch.sweep_dir, since=started)
+    line, ok = sweep.tally_line(launch.sweep_dir, since=started, search=launch.search)
     print(line, flush=True)
     return EXIT_OK if ok else EXIT_INTERNAL
 
@@ -96,11 +99,11 @@ def prepare(parsed: Any) -> Launch:
     """Every job checked, the output dir claimed (--cfg runs nothing: nothing to claim)."""
     if parsed.hydra_help or parsed.info or parsed.shell_completion:
         return Launch()  # Hydra answers: no job runs
-    sweep_dir, pinned, mode = check_command_line(parsed.overrides, parsed.multirun)
+    checked = check_command_line(parsed.overrides, parsed.multirun)
     if parsed.cfg:
-        return Launch(mode=mode)
-    claimed = claim_output_dir(parsed.overrides, parsed.multirun, sweep_dir)
-    return Launch(sweep_dir, pinned, mode, claimed)
+        return Launch(mode=checked.mode)
+    checked.claimed = claim_output_dir(parsed.overrides, parsed.multirun, checked.sweep_dir)
+    return checked
 
 
 def hydra_args(args: list[str], parsed: Any, launch: Launch) -> list[str]:
@@ -138,22 +141,26 @@ def train_help(overrides: list[str]) -> str:
     return "\n".join([*lines, OmegaConf.to_yaml(cfg), help_cfg["footer"]])
 
 
-def check_command_line(overrides: list[str], multirun: bool) -> tuple[Path | None, list[str], Any]:
-    """Compose and check the config of every job the command line would start, and Hydra's
-    own node; for a sweep, the sweep dir (resolved now) and what the sweep adds to Hydra's
-    overrides (sweep.sweeper_overrides); and `hydra.mode` as composed."""
-    from dltricks import config, sweep
+def check_command_line(overrides: list[str], multirun: bool) -> Launch:
+    """Compose and check the config of every job the command line would start (for a search,
+    its space), and Hydra's own node; for a sweep, the sweep dir (resolved now) and what the
+    sweep adds to Hydra's overrides (sweep.sweeper_overrides); and `hydra.mode` as composed."""
+    from dltricks import config, search, sweep
 
     if not multirun:
         _, hydra = config.load_with_hydra(overrides)
-        return None, [], hydra.mode
+        return Launch(mode=hydra.mode)
     # Hydra's node as Hydra composes it for a sweep: every override but the swept ones (a
     # preset, experiment=degradation, may set hydra.sweep.dir)
-    _, hydra = config.load_with_hydra([o for o in overrides if not sweep.is_swept(o)])
-    for job in sweep.checked_jobs(overrides, hydra):
-        config.load(job)
-    sweep.open_study(hydra)
-    return Path(str(hydra.sweep.dir)), sweep.sweeper_overrides(hydra, overrides), hydra.mode
+    _, hydra = config.load_with_hydra([o for o in overrides if not config.is_swept(o)])
+    searching = sweep.is_search(hydra)
+    if searching:
+        search.check(hydra, overrides)
+    else:
+        for job in sweep.checked_jobs(overrides):
+            config.load(job)
+    pinned = sweep.sweeper_overrides(hydra, overrides)
+    return Launch(Path(str(hydra.sweep.dir)), pinned, hydra.mode, search=searching)
 
 
 def claim_output_dir(overrides: list[str], multirun: bool, sweep_dir: Path | None) -> RunDir | None:

@@ -125,13 +125,17 @@ def _number(value: Any) -> bool:
     return value is None or is_number(value)
 
 
+SEARCH = "search"  # an option's search space (dltricks.search.space): no value of the run
+
+
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """{'model': {'depth': 20}} -> {'model.depth': 20}; Hydra's _target_ keys dropped."""
+    """{'model': {'depth': 20}} -> {'model.depth': 20}; Hydra's _target_ keys and the
+    options' search spaces dropped."""
     if not isinstance(node, dict):
         return {prefix.rstrip("."): node}
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if str(key).startswith("_"):
+        if str(key).startswith("_") or (key == SEARCH and isinstance(value, dict)):
             continue
         out.update(flatten(value, f"{prefix}{key}."))
     return out

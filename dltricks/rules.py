@@ -197,7 +197,7 @@ def _declared_rules(cfg: DictConfig) -> None:
         check = getattr(targets.factory_of(node, where), "check_args", None)
         if check is None:
             continue
-        keys = {k: v for k, v in node.items() if k not in targets.HYDRA_KEYS}
+        keys = {k: v for k, v in node.items() if k not in (*targets.HYDRA_KEYS, "search")}
         try:
             check(**keys)
         except ValueError as err:

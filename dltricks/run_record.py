@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dltricks import __version__, console, records
 from dltricks.errors import BadFile, say
 from dltricks.rundir import RunDir
+from dltricks.search.trial import NoTrial
 from dltricks.signals import Interrupted
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Job:
     run_dir: Path
     choices: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+    trial: Any = field(default_factory=NoTrial)  # a search's trial: reported to, may prune
 
     @property
     def dir(self) -> RunDir:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 # a storage URL's scheme -> the package that lets SQLAlchemy speak to it
-DB_DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "PyMySQL"}
+DB_DRIVERS = {"postgresql": "'psycopg[binary]'", "mysql": "PyMySQL"}  # SQLAlchemy 2.1's defaults
 
 
 def sqlite_file(url: str) -> Path | None:

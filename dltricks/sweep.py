@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from dltricks import config, records, rundir, stores
-from dltricks.errors import ConfigError, first_line
+from dltricks import config, records, rundir
 from dltricks.rundir import RunDir
 
 FINISHED = records.RESULTS  # a result: a re-run skips the job
@@ -56,114 +55,39 @@ def previous(run_dir: RunDir, overrides: list[str]) -> tuple[str, dict | None]:
     return "new", None
 
 
-def is_swept(override: str) -> bool:
-    """A sweep over values (a,b / range / interval / choice / glob), not one value."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_override(override).is_sweep_override()
-    except Exception:  # not an override at all: the config's checks name it
-        return False
-
-
-def checked_jobs(overrides: list[str], hydra: DictConfig) -> list[list[str]]:
-    """The jobs to check before a sweep starts: every job of a grid sweep; for a search
-    (Optuna's hydra.sweeper.params, or interval(...) on the command line), every corner of its
-    space (each range at both ends, each choice), so a bad range is refused before any job."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    job = [o for o in overrides if not config.is_hydra(o)]
-    given = {config.key_of(o).lstrip("+~") for o in job}
-    space = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
-    searched = [f"{k}={v}" for k, v in space.items() if k not in given]
+def checked_jobs(overrides: list[str]) -> list[list[str]]:
+    """The jobs to check before a grid sweep starts: every one of them (Hydra's own keys left
+    out). A search checks its space itself (dltricks.search.check)."""
     from dltricks import hydra_compat
 
-    parser = OverridesParser.create()
-    return hydra_compat.sweep_jobs(
-        [_as_choices(parser.parse_override(o), o) for o in job + searched]
+    return hydra_compat.sweep_jobs([o for o in overrides if not config.is_hydra(o)])
+
+
+def is_search(hydra: DictConfig) -> bool:
+    """Whether the sweeper is dltricks' search (hydra/sweeper=search)."""
+    return str(OmegaConf.select(hydra, "sweeper._target_", default="")).startswith(
+        "hydra_plugins.dltricks_search."
     )
 
 
-def _as_choices(override: Any, text: str) -> str:
-    """A search range as the choice of its ends (grid sweeps and plain values unchanged)."""
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
-
-    value = override.value()
-    if isinstance(value, IntervalSweep):
-        ends = [value.start, value.end]
-    elif isinstance(value, RangeSweep):
-        ends = [value.start, value.stop - (value.step or 1)]
-    elif isinstance(value, ChoiceSweep):
-        ends = value.list
-    else:
-        return text
-    return f"{override.get_key_element()}={','.join(_text(v) for v in ends)}"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ",".join(_text(v) for v in value) + "]"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def sweeper_overrides(hydra: DictConfig, overrides: list[str]) -> list[str]:
-    """A search that shares its Optuna study (hydra.sweeper.storage) with other processes
-    samples from its own random stream, unless the command line seeds it: with the same
-    seed every worker would ask the study for the same first trials."""
-    shared = OmegaConf.select(hydra, "sweeper.storage", default=None)
+    """A search that shares its study with other processes (a storage outside its sweep dir)
+    samples from its own random stream, unless the command line seeds it: with the same seed
+    every worker would ask the study for the same first trials."""
+    from dltricks.search import study
+
+    if not is_search(hydra):
+        return []
+    storage = OmegaConf.select(hydra, "sweeper.storage", default=None)
+    where = study.local_file(storage)
+    inside = where is not None and where.resolve().is_relative_to(
+        Path(str(hydra.sweep.dir)).resolve()
+    )
     seeded = any(o.startswith("hydra.sweeper.sampler.seed=") for o in overrides)
     has_seed = OmegaConf.select(hydra, "sweeper.sampler.seed", default=None) is not None
-    if shared and has_seed and not seeded:
+    if storage and not inside and has_seed and not seeded:
         return ["hydra.sweeper.sampler.seed=null"]
     return []
-
-
-def open_study(hydra: DictConfig) -> None:
-    """A search that shares its Optuna study (hydra.sweeper.storage): make the storage's
-    tables and the study now, before Hydra's sweeper opens them. Workers that start at the
-    same moment race to make the tables (the loser's insert of alembic's version row fails);
-    the loser waits a moment and opens what the winner made. A storage that cannot be
-    opened is bad input, named with its URL."""
-    storage = OmegaConf.select(hydra, "sweeper.storage", default=None)
-    if not storage:
-        return
-    import random
-    import time
-
-    import optuna
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    database = stores.sqlite_file(str(storage))
-    if database:  # a file: its folder made as outputs/ is
-        folder = database.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(
-                f"hydra.sweeper.storage={storage}: cannot make {folder}: {err.strerror}"
-            ) from None
-    direction = hydra.sweeper.direction  # minimize, or a list of them
-    directions = list(direction) if isinstance(direction, ListConfig) else [direction]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for attempt in range(10):
-        try:
-            optuna.create_study(
-                study_name=hydra.sweeper.study_name,
-                storage=str(storage),
-                directions=[str(d).lower() for d in directions],
-                load_if_exists=True,
-            )
-            return
-        except (IntegrityError, OperationalError, optuna.exceptions.StorageInternalError) as err:
-            failure = err  # another worker is making the tables (or holds SQLite's lock)?
-            if isinstance(err, OperationalError) and "locked" not in str(err):
-                break  # no: a file or server that cannot be opened
-            time.sleep(0.2 * (attempt + 1) + random.random() / 2)
-        except Exception as err:  # a URL of no known database, a server that refuses
-            failure = err
-            break
-    message = stores.driver_hint(str(storage), first_line(failure))
-    raise ConfigError(f"hydra.sweeper.storage={storage}: cannot open the study: {message}")
 
 
 def threads_per_job(launcher: DictConfig) -> int | None:
@@ -191,11 +115,20 @@ def tally(sweep_dir: Path, since: float | None = None) -> dict[str, int]:
     return counts
 
 
-def tally_line(sweep_dir: Path, since: float | None = None) -> tuple[str, bool]:
-    """The sweep's one-line tally, and whether every job ended with a result (completed,
-    stopped early or diverged: a diverged run is a result, as for a single run)."""
+def tally_line(
+    sweep_dir: Path, since: float | None = None, search: bool = False
+) -> tuple[str, bool]:
+    """The sweep's (or search's) one-line tally, and whether every job ended with a result
+    (completed, stopped early, diverged or pruned: a diverged run is a result, as for a
+    single run)."""
     counts = tally(sweep_dir, since)
     total = sum(counts.values())
+    if search and not counts:  # a re-run of a search that is done: its study is complete
+        return (
+            f"dltricks: search: no trial left (the study holds its n_trials) -> {sweep_dir}",
+            True,
+        )
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none ran"
     ok = bool(counts) and all(status in FINISHED for status in counts)
-    return f"dltricks: sweep of {total} jobs: {parts} -> {sweep_dir}", ok
+    what = f"search of {total} trials" if search else f"sweep of {total} jobs"
+    return f"dltricks: {what}: {parts} -> {sweep_dir}", ok

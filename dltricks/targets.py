@@ -14,9 +14,10 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, open_dict
 
 from dltricks.errors import ConfigError
+from dltricks.records import SEARCH
 
 OPTION_PACKAGES = ("data", "models", "optim", "regularize", "early_stopping", "losses", "trackers")
 ALLOWED_TARGETS = ("torch.nn.", "torch.optim.", *(f"dltricks.{m}." for m in OPTION_PACKAGES))
@@ -27,7 +28,6 @@ HYDRA_TARGETS = (
     "hydra._internal.core_plugins.",
     "hydra_plugins.",
     "hydra.experimental.callbacks.",
-    "optuna.samplers.",
 )  # + installed plugins' (plugins.py)
 # The factories a logging config (hydra.job_logging, hydra.hydra_logging) may name
 LOGGING_FACTORIES = ("logging.", "colorlog.")
@@ -63,13 +63,15 @@ def check_hydra(node: Any, where: str = "hydra") -> None:
 
 
 def check_targets(cfg: Any, prefix: str = "") -> None:
-    """Every `_target_` must lie under ALLOWED_TARGETS, exist, and accept the keys given."""
+    """Every `_target_` must lie under ALLOWED_TARGETS, exist, and accept the keys given (an
+    option's search space is no argument: it is the search's)."""
     if isinstance(cfg, DictConfig):
         target = cfg.get("_target_")
         if target is not None:
             _check_target(str(target), cfg, prefix.rstrip(".") or "config")
         for key in cfg:
-            check_targets(cfg._get_node(key), f"{prefix}{key}.")
+            if key != SEARCH:
+                check_targets(cfg._get_node(key), f"{prefix}{key}.")
     elif isinstance(cfg, ListConfig):
         for i, item in enumerate(cfg):
             check_targets(item, f"{prefix}{i}.")
@@ -105,7 +107,7 @@ def _check_target(target: str, node: DictConfig, where: str) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     for key in node:
-        if key not in HYDRA_KEYS and key not in params:
+        if key not in (*HYDRA_KEYS, SEARCH) and key not in params:
             valid = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
             raise ConfigError(
                 f"{where}.{key}: unknown key for {target}. Valid keys: {', '.join(valid)}"
@@ -157,6 +159,10 @@ def instantiate(node: DictConfig, *args: Any, **kwargs: Any) -> Any:
     from hydra.utils import instantiate as hydra_instantiate
 
     check_targets(node)
+    if isinstance(node, DictConfig) and SEARCH in node:
+        node = node.copy()
+        with open_dict(node):
+            del node[SEARCH]  # the search's, not the factory's
     made = hydra_instantiate(node, *args, **kwargs)
     if isinstance(made, functools.partial):
         # Hydra >= 1.3.3 wraps partials in a class that re-authorizes its target on every

@@ -74,6 +74,9 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
                 if p.early_stopping.update(row, p.model):
                     record.status = "early_stopped"
                     break
+                if job.trial.pruned(row):  # a search's trial: its pruner stops it
+                    record.status = "pruned"
+                    break
             if loop.checkpoint_every and epoch % loop.checkpoint_every == 0 and epoch < loop.epochs:
                 checkpoint.save(p, at, run_dir)
         record.end(**results(p, record.status, at))

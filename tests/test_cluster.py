@@ -81,8 +81,13 @@ def test_a_sweep_runs_as_slurm_jobs_and_sacct_lists_them(slurm, tmp_path):
     out = finish(sweep(*SLURM, "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path))
     assert "sweep of 2 jobs: 2 completed" in out
     jobs = [read_summary(tmp_path / str(n))["slurm_job"] for n in (0, 1)]
-    states = sh("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(jobs))
-    assert sorted(states.split()) == sorted(f"{job}|COMPLETED" for job in jobs)
+    expected = sorted(f"{job}|COMPLETED" for job in jobs)
+
+    def accounted() -> bool:  # slurmdbd records a job's end a moment after it ends
+        states = sh("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(jobs))
+        return sorted(states.split()) == expected
+
+    wait_until(accounted, 60, "sacct to list both jobs COMPLETED")
 
 
 def slurm_state(job: str) -> str:
@@ -143,22 +148,70 @@ def test_a_sweep_joins_a_running_ray_cluster(ray_cluster, tmp_path):
     assert [s["threads"] for s in summaries] == [1, 1]  # 1 CPU a task (Ray's OMP_NUM_THREADS)
 
 
-# ---------------------------------------------------------------- Optuna
+# ---------------------------------------------------------------- a shared study
 
 
-def test_two_search_processes_fill_one_sqlite_study(tmp_path):
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of Debian's (cluster/postgres.sh), for these tests; the URL of a
+    server, on which each test makes fresh databases."""
+    if os.geteuid() != 0:
+        pytest.skip("cluster/postgres.sh installs a Debian package: run as root")
+    script = str(ROOT / "cluster" / "postgres.sh")
+    sh(script, "up", timeout=900)
+    yield sh(script, "url").strip()
+    sh(script, "down", timeout=120)
+
+
+def fresh_storage(kind: str, where: Path, n: int, postgres_url: str | None) -> str:
+    """A storage no study was ever made in (the race is making its tables)."""
+    if kind == "sqlite":
+        return f"sqlite:///{where}/study{n}.db"
+    if kind == "journal":
+        return f"journal:///{where}/study{n}.journal"
+    assert postgres_url is not None
+    base, _, _ = postgres_url.rpartition("/")
+    name = f"fresh_{where.name.replace('-', '_')[-20:]}_{n}".lower()
+    sh("psql", "-h", "127.0.0.1", "-p", base.rsplit(":", 1)[1], "-U", "postgres", "-qc",
+       f"CREATE DATABASE {name} OWNER dltricks")  # fmt: skip
+    return f"{base}/{name}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_four_workers_started_at_once_fill_one_study_with_distinct_trials(tmp_path, kind, request):
+    postgres_url = request.getfixturevalue("postgres") if kind == "postgresql" else None
+    for round_ in range(5):  # five passes in a row, each on a fresh storage
+        storage = fresh_storage(kind, tmp_path, round_, postgres_url)
+        study = [f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=shared"]
+        args = ["hydra/sweeper=search", "optimizer=sgd", "hydra.sweeper.n_trials=8", *study,
+                "trainer.epochs=1", "model.width=16", "trainer.threads=1"]  # fmt: skip
+        dirs = [tmp_path / f"r{round_}w{w}" for w in range(4)]
+        workers = [sweep(*args, f"hydra.sweep.dir={d}", cwd=tmp_path) for d in dirs]
+        outs = [finish(w) for w in workers]  # every worker succeeds
+        assert all("search of" in o for o in outs)
+        from dltricks.search import study as studies
+
+        trials = optuna_load("shared", studies.storage(storage, "shared")).trials
+        assert len(trials) >= 8 and all(t.state.name == "COMPLETE" for t in trials), round_
+        assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # distinct
+        jobs = sorted(str(j) for d in dirs for j in d.glob("[0-9]*"))
+        assert sorted(t.user_attrs["run_dir"] for t in trials) == jobs  # each a worker's job
+
+
+def optuna_load(name: str, storage):
     optuna = pytest.importorskip("optuna")
-    storage = f"sqlite:///{tmp_path}/study.db"
-    study = [f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=shared"]
-    search = ["hydra/sweeper=search", "regularization=[l2]", "hydra.sweeper.n_trials=3", *study]
-    workers = [sweep(*search, *TINY, f"hydra.sweep.dir={tmp_path / w}", cwd=tmp_path) for w in "ab"]
-    for worker in workers:
-        assert "sweep of 3 jobs: 3 completed" in finish(worker)
-    trials = optuna.load_study(study_name="shared", storage=storage).trials
-    assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
-    assert len({tuple(sorted(t.params.items())) for t in trials}) == 6  # no trial asked twice
-    values = sorted(t.value for t in trials)
-    mine = sorted(
-        read_summary(j)["best"]["val_err"] for w in "ab" for j in (tmp_path / w).glob("[0-9]*")
-    )
-    assert values == pytest.approx(mine)  # each trial is a job dir of one of the two
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_a_search_runs_its_trials_as_slurm_jobs_and_prunes_them(slurm, tmp_path):
+    args = [*SLURM, "hydra/sweeper=search", "optimizer=sgd", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.pruner=median", "trainer.epochs=3",
+            "model.width=16", "trainer.threads=1", f"hydra.sweep.dir={tmp_path / 's'}"]  # fmt: skip
+    out = finish(sweep(*args, cwd=tmp_path), timeout=600)
+    assert "search of 4 trials" in out
+    from dltricks.search import study as studies
+
+    url = f"journal:///{tmp_path / 's' / 'search.journal'}"
+    trials = optuna_load("dltricks-search", studies.storage(url, "dltricks-search")).trials
+    assert len(trials) == 4 and all(t.intermediate_values for t in trials)  # reported from SLURM
+    assert all(read_summary(Path(t.user_attrs["run_dir"])).get("slurm_job") for t in trials)

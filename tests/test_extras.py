@@ -82,15 +82,15 @@ def test_hydras_could_not_find_of_an_unknown_option_lists_the_valid_ones():
 @pytest.mark.parametrize(
     ("storage", "said"),
     [
-        ("postgresql://user:pw@127.0.0.1:1/db", "pip install psycopg2-binary"),
+        ("postgresql://user:pw@127.0.0.1:1/db", "pip install 'psycopg[binary]'"),
         ("sqlite:///{tmp}/a_file/study.db", "cannot make"),
         ("nosuchdb://host/db", "cannot open the study"),
     ],
 )
 def test_a_shared_study_that_cannot_be_opened_exits_2_naming_its_url(tmp_path, storage, said):
     pytest.importorskip("optuna")
-    if "postgresql" in storage and extras.installed("psycopg2"):
-        pytest.skip("psycopg2 is installed here: the driver is not missing")
+    if "postgresql" in storage and extras.installed("psycopg"):
+        pytest.skip("psycopg is installed here: the driver is not missing")
     (tmp_path / "a_file").write_text("not a folder")
     storage = storage.format(tmp=tmp_path)
     study = [f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s"]
@@ -109,4 +109,4 @@ def test_a_shared_sqlite_studys_folder_is_made_like_outputs(tmp_path):
     tiny = ["trainer.epochs=1", "model.width=16", f"hydra.sweep.dir={tmp_path}/sweep"]
     proc = dltricks("train", *args, *study, *tiny)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert db.is_file() and "sweep of 1 jobs: 1 completed" in proc.stdout
+    assert db.is_file() and "search of 1 trials: 1 completed" in proc.stdout

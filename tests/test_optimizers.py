@@ -152,7 +152,8 @@ def ref_adabound(h, steps):
 def torch_class(cls):
     def reference(h, steps):
         w = nn.Parameter(W0.clone())
-        kwargs = {k: v for k, v in h.items() if k not in ("_target_", "_partial_", "lookahead")}
+        skip = ("_target_", "_partial_", "lookahead", "search")  # search: the option's space
+        kwargs = {k: v for k, v in h.items() if k not in skip}
         opt = cls([w], **{k: tuple(v) if k == "betas" else v for k, v in kwargs.items()})
         out = []
         for _ in range(steps):

@@ -9,6 +9,7 @@ import pandas as pd
 
 from dltricks.records import BEST, EVALUATED
 from dltricks.records import LAYER_STATS as PROBED
+from dltricks.records import RESULTS as ENDED_WITH_A_RESULT
 from dltricks.report.runs import SUMMARY_NUMBERS, stack
 
 DEFAULT_METRICS = ["train_err", "val_err", "test_err", "best_val_err"]
@@ -74,7 +75,9 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.map(text)
 
 
-RESULTS = ("completed", "early_stopped", "diverged")  # how a run can end with a result
+# the runs whose numbers a mean takes: those that ended with a result, but a pruned one
+# (a search stopped it early: its numbers are an unfinished run's)
+RESULTS = tuple(s for s in ENDED_WITH_A_RESULT if s != "pruned")
 
 
 def as_text_rows(df: pd.DataFrame, keys: list[str]) -> pd.Series:
