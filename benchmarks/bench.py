@@ -265,6 +265,45 @@ def sweep() -> dict:
     }
 
 
+def stacked() -> dict:
+    """hydra/launcher=stacked against the basic launcher, side by side: the same sweep's wall
+    time, and its training seconds (the basic launcher's jobs' sum; the stacked group's,
+    shared by its members), from the runs' own summaries."""
+
+    def one(launcher: list[str], args: list[str]) -> tuple[float, float]:
+        wall, sweep_dir = sweep_wall("trainer.threads=1", *launcher, *args)
+        summaries = [json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")]
+        groups: dict[str, float] = {}  # a stacked group's members share its seconds
+        for i, s in enumerate(summaries):
+            name = (s.get("stacked") or {}).get("group", f"alone {i}")
+            groups[name] = max(groups.get(name, 0.0), s["train_s"])
+        return wall, sum(groups.values())
+
+    cases = [
+        ("8 seeds, the default digits MLP", ["seed=0,1,2,3,4,5,6,7"], ">= 3"),
+        ("12 runs of the degradation sweep (2 epochs, 4000 signals)",
+         ["experiment=degradation", "hydra/launcher=basic", "trainer.epochs=2",
+          "data.load.num_samples=4000"], ">= 1.5"),
+        ("8 learning rates of the optimizers experiment (adam, one seed)",
+         ["experiment=optimizers", "optimizer=adam", "seed=0",
+          "trainer.lr_scale=0.1,0.2,0.5,1,2,5,10,20"], ">= 3"),
+    ]  # fmt: skip
+    rows = []
+    for what, args, goal in cases:
+        basic, stack = one([], args), one(["hydra/launcher=stacked"], args)
+        for i, unit in enumerate(("wall s", "training s")):
+            rows.append(
+                {
+                    "benchmark": f"stacked launcher: {what} ({unit})",
+                    "value": stack[i],
+                    "reference": basic[i],
+                    "ratio": basic[i] / stack[i],
+                    "goal": goal if i else "(measured)",
+                }
+            )
+    return {"rows": rows}
+
+
 def report() -> dict:
     """`dltricks report --by` over 500 runs (a fixture tree in the real file format)."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -380,6 +419,7 @@ ROWS = {
     "startup": startup,
     "sweep": sweep,
     "report": report,
+    "stacked": stacked,
     "search": search,
     "gpu": gpu,
 }

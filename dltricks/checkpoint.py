@@ -69,7 +69,20 @@ def save(p: Parts, position: Position, run_dir: RunDir) -> None:
         "config": yaml.safe_dump(p.config, sort_keys=False),
         "threads": torch.get_num_threads(),  # CPU results depend on it: a resume keeps it
     }
-    run_dir.save_checkpoint(state)
+    run_dir.save_checkpoint(compact(state))
+
+
+def compact(value: Any) -> Any:
+    """`value` with every tensor that views a larger storage copied (a stacked member's
+    weights view the group's: torch.save would write the whole storage)."""
+    if isinstance(value, torch.Tensor):
+        whole = value.untyped_storage().nbytes()
+        return value.clone() if whole > value.numel() * value.element_size() else value
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(compact(v) for v in value)
+    return value
 
 
 RESUME_KEYS = ("model", "optimizer", "scaler", "position", "random", "config")

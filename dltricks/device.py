@@ -26,17 +26,20 @@ def pick(name: str) -> torch.device:
 def check_fits(params: int, device: torch.device) -> None:
     """Refuse a model whose weights, gradients and two optimizer states (float32: 16 bytes a
     parameter) exceed the memory free on its device."""
-    need = 16 * params
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-    else:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    need, free = 16 * params, free_bytes(device)
     if need > free:
         raise ConfigError(
             f"model: {params:,} parameters need about {need / 2**30:.1f} GiB for weights, "
             f"gradients and optimizer state; {free / 2**30:.1f} GiB are free on {device}. "
             "Use a smaller model.width or model.depth"
         )
+
+
+def free_bytes(device: torch.device) -> int:
+    """The memory free on a device now (the machine's, for the CPU)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:

@@ -19,7 +19,9 @@ from dltricks.search.trial import for_job as trial_for
 from dltricks.signals import Interrupted, StopRequest
 
 
-def main(cfg: DictConfig) -> float | None:
+def of_hydra(cfg: DictConfig) -> Job:
+    """This Hydra job as a Job: its run dir, options and overrides; for a search's trial, the
+    trial each evaluation is reported to."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -27,9 +29,18 @@ def main(cfg: DictConfig) -> float | None:
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     choices["regularization"] = list(cfg.regularization)  # Hydra omits list groups here
     job = Job(Path(hc.runtime.output_dir), choices, list(hc.overrides.task))
-    multirun = hc.mode == RunMode.MULTIRUN
-    if multirun and sweep.is_search(hc):  # a search's trial: each evaluation reported to it
+    if hc.mode == RunMode.MULTIRUN and sweep.is_search(hc):
         job.trial = trial_for(hc.sweeper, str(job.run_dir))
+    return job
+
+
+def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    job = of_hydra(cfg)
+    multirun = hc.mode == RunMode.MULTIRUN
     try:  # no one else writes this run's dir while it runs (this process may hold it already)
         job.dir.hold()
     except Busy as err:
@@ -76,22 +87,9 @@ def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: An
     """Run (or skip, or resume) one job of a sweep; whatever happens, return."""
     from dltricks import train
 
-    state, summary = sweep.previous(job.dir, job.overrides)
-    if state == "finished":
-        print(f"dltricks: job {num} already {summary['status']}: skipped", flush=True)
-        return sweep.objective(summary)
-    if state == "other":
-        print(
-            f"dltricks: job {num} refused: {job.run_dir} holds a run of other overrides "
-            f"({' '.join(summary.get('overrides', []))}); use a new sweep dir",
-            file=sys.stderr,
-        )
-        return None
-    with open_dict(cfg):
-        if state == "resume":
-            cfg.trainer.resume = str(job.run_dir)
-        if threads and not cfg.trainer.threads:
-            cfg.trainer.threads = threads  # parallel jobs x threads = cores
+    admitted, objective = admit(cfg, job, num, threads)
+    if not admitted:
+        return objective
     try:
         config.load(job.overrides)  # a single run checked these before Hydra started
         return sweep.objective(train.run(cfg, job, stop))
@@ -113,6 +111,29 @@ def sweep_job(cfg: DictConfig, job: Job, num: int, threads: int | None, stop: An
         record_failure(job, message, overwrite=isinstance(err, BadInput))
         print(f"dltricks: job {num} failed: {message}", file=sys.stderr)
         return None
+
+
+def admit(cfg: DictConfig, job: Job, num: int, threads: int | None) -> tuple[bool, Any]:
+    """What a sweep's job does with what its dir holds: (False, its objective) for a run that
+    finished (skipped), (False, None) for another run's dir (refused); (True, None) to train,
+    `cfg` set to resume an interrupted run and to its share of the cores."""
+    state, summary = sweep.previous(job.dir, job.overrides)
+    if state == "finished":
+        print(f"dltricks: job {num} already {summary['status']}: skipped", flush=True)
+        return False, sweep.objective(summary)
+    if state == "other":
+        print(
+            f"dltricks: job {num} refused: {job.run_dir} holds a run of other overrides "
+            f"({' '.join(summary.get('overrides', []))}); use a new sweep dir",
+            file=sys.stderr,
+        )
+        return False, None
+    with open_dict(cfg):
+        if state == "resume":
+            cfg.trainer.resume = str(job.run_dir)
+        if threads and not cfg.trainer.threads:
+            cfg.trainer.threads = threads  # parallel jobs x threads = cores
+    return True, None
 
 
 def os_error(err: OSError, run_dir: Path) -> str:

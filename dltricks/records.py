@@ -61,6 +61,8 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "params": _INT,
     "seed": _INT,
     "wall_s": _NUM,
+    "train_s": _NUM,
+    "stacked": (dict,),
     "samples_per_s": (*_NUM, *_NONE),
     "pid": _INT,
     "host": _STR,

@@ -174,6 +174,7 @@ class RunRecord:
             final=final and {k: final[k] for k in records.EVALUATED},
             best=at.best and {k: at.best[k] for k in records.BEST},
             wall_s=self.wall_before + time.perf_counter() - self.start,
+            train_s=at.train_seconds,  # its updates alone (a stacked group's: shared)
             samples_per_s=at.seen / max(at.train_seconds, 1e-9),
         )
         self.metrics.close()

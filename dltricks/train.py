@@ -33,15 +33,10 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
     With trainer.resume=RUN_DIR, continue that run from its checkpoint, bit for bit. `stop`
     is set by SIGINT/SIGTERM when the caller owns the process (the command line's job)."""
     start = time.perf_counter()
-    run_dir = job.dir
-    run_dir.path.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless a library call
-    p = build(cfg, run_dir)
-    loop = p.loop
-    at = resumed(p, run_dir) if loop.resume else Position()
-    checks = {} if loop.resume else {"sanity": sanity.before_training(p)}
-    columns = records.METRIC_COLUMNS + list(optim.stats(p.optimizer))  # SWATS adds its own
+    p, at, checks = begin(cfg, job)  # built; at its start, or resumed from its checkpoint
+    loop, run_dir = p.loop, job.dir
     with (
-        RunRecord(job, p, at, start, columns, **checks) as record,
+        RunRecord(job, p, at, start, columns(p), **checks) as record,
         p.probes,
         console.Progress(loop.epochs, p.batches) as progress,
     ):
@@ -52,36 +47,67 @@ def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
             running_loss = train_epoch(p, at, stop, progress, run_dir)
             at.next_epoch()
             if epoch % loop.eval_every == 0 or epoch == loop.epochs:
-                row = {
-                    "epoch": epoch,
-                    "step": at.step,
-                    "lr": p.optimizer.param_groups[0]["lr"],  # the epoch's last update's
-                    **evaluate_splits(p.model, p.data),
-                    "grad_norm": grad_norm(p.params),
-                    "train_loss_running": running_loss,
-                    "epoch_s": time.perf_counter() - epoch_start,
-                    "samples_per_s": at.seen / max(at.train_seconds, 1e-9),
-                    **optim.stats(p.optimizer),
-                }
+                row = epoch_row(p, at, epoch, running_loss, epoch_start)
                 record.write(row)  # metrics.csv, and the trackers (logger=...)
                 progress.evaluation(row)
                 if p.probes.due(epoch):
                     record.layers(p.probes.measure(epoch, at.step))
-                if not math.isfinite(row["train_loss"] + running_loss):
-                    record.status, record.summary["diverged_at_step"] = "diverged", at.step
-                    break
-                at.remember(row)
-                if p.early_stopping.update(row, p.model):
-                    record.status = "early_stopped"
-                    break
-                if job.trial.pruned(row):  # a search's trial: its pruner stops it
-                    record.status = "pruned"
+                if ends_run(p, record, row, at, job.trial):  # diverged, stopped early, pruned
                     break
             if loop.checkpoint_every and epoch % loop.checkpoint_every == 0 and epoch < loop.epochs:
                 checkpoint.save(p, at, run_dir)
         record.end(**results(p, record.status, at))
         checkpoint.save(p, at, run_dir)  # `dltricks resume RUN_DIR trainer.epochs=MORE` goes on
     return record.summary
+
+
+def begin(cfg: DictConfig, job: Job) -> tuple[Parts, Position, dict[str, Any]]:
+    """The run's parts as built, where it starts (resumed from its checkpoint with
+    trainer.resume), and the seeds' sanity checks of a fresh run (in a fork of the random
+    state: they change none of the run's numbers)."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless a library call
+    p = build(cfg, job.dir)
+    at = resumed(p, job.dir) if p.loop.resume else Position()
+    checks = {} if p.loop.resume else {"sanity": sanity.before_training(p)}
+    return p, at, checks
+
+
+def columns(p: Parts) -> list[str]:
+    """metrics.csv's columns: the registry's, and the optimizer's own (SWATS' switch step)."""
+    return records.METRIC_COLUMNS + list(optim.stats(p.optimizer))
+
+
+def epoch_row(
+    p: Parts, at: Position, epoch: int, running_loss: float, epoch_start: float
+) -> dict[str, Any]:
+    """The evaluation after epoch `epoch`: a row of metrics.csv."""
+    return {
+        "epoch": epoch,
+        "step": at.step,
+        "lr": p.optimizer.param_groups[0]["lr"],  # the epoch's last update's
+        **evaluate_splits(p.model, p.data),
+        "grad_norm": grad_norm(p.params),
+        "train_loss_running": running_loss,
+        "epoch_s": time.perf_counter() - epoch_start,
+        "samples_per_s": at.seen / max(at.train_seconds, 1e-9),
+        **optim.stats(p.optimizer),
+    }
+
+
+def ends_run(p: Parts, record: RunRecord, row: dict[str, Any], at: Position, trial: Any) -> bool:
+    """After an evaluation: whether the run ends here, and how (record.status): a NaN or inf
+    loss (diverged), early stopping, a search's pruner. Otherwise the row is remembered."""
+    if not math.isfinite(row["train_loss"] + row["train_loss_running"]):
+        record.status, record.summary["diverged_at_step"] = "diverged", at.step
+        return True
+    at.remember(row)
+    if p.early_stopping.update(row, p.model):
+        record.status = "early_stopped"
+        return True
+    if trial.pruned(row):  # a search's trial: its pruner stops it
+        record.status = "pruned"
+        return True
+    return False
 
 
 def resumed(p: Parts, run_dir: RunDir) -> Position:

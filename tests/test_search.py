@@ -231,7 +231,7 @@ def test_a_search_runs_its_trials_on_another_launcher(tmp_path):
 
 def test_a_killed_search_rerun_continues_its_study(tmp_path):
     args = [sys.executable, "-m", "dltricks", "train", *SEARCH, "hydra.sweeper.n_trials=8",
-            "data=mnist1d", "model.width=256", "trainer.epochs=3", "trainer.threads=1",
+            "trainer.epochs=6", "trainer.threads=1",
             "hydra/sweeper/sampler=random", f"hydra.sweep.dir={tmp_path / 's'}"]  # fmt: skip
     first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240

@@ -115,6 +115,8 @@ class BasicBlock(nn.Module):
 
 
 class ConvNet(nn.Module):
+    stackable = True  # hydra/launcher=stacked may train several as one (dltricks.stacked)
+
     def __init__(
         self,
         in_shape: tuple[int, ...],

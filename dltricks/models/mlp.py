@@ -69,6 +69,8 @@ class MLP(nn.Module):
     """`depth` weight layers: an input layer, (depth - 2) hidden layers in two-layer blocks
     (an odd one left over is a plain layer), and a linear output layer."""
 
+    stackable = True  # hydra/launcher=stacked may train several as one (dltricks.stacked)
+
     def __init__(
         self,
         in_shape: tuple[int, ...],
