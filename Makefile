@@ -13,7 +13,7 @@ ARGS ?=
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev,sweep,search,track,ray]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_CONSTRAINTS) -e '.[dev,sweep,search,track,wandb,ray]'
 	touch $(STAMP)
 
 .PHONY: help
@@ -83,21 +83,25 @@ report: $(STAMP) ## report on the newest sweep or run under outputs/
 # plots) in outputs/experiments/<name>/report. Re-running skips the jobs that finished.
 EXP := outputs/experiments
 DLT := $(BIN)/dltricks
-EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimizers regularization batchnorm \
-	schedules mnist1d_table transfer
+EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimizers compare_activations \
+	regularization batchnorm schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
 experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~30 min on 2 cores)
 
-# The README's figures: experiment/figure of its report, copied to docs/<experiment>.png
-FIGURES := degradation/curves degradation_mlp/curves vanishing_gradient/layer_gradients init_stats/layer_activations \
-	optimizers/sensitivity optimizers/default_lr/loss regularization/sensitivity \
-	batchnorm/sensitivity schedules/curves mnist1d_table/curves transfer/curves
+# The README's figures: EXPERIMENT/FIGURE of its report (outputs/experiments/EXPERIMENT/report/
+# FIGURE.png) = the name it gets in docs/
+FIGURES := degradation/curves=degradation degradation_mlp/curves=degradation_mlp \
+	vanishing_gradient/layer_gradients=vanishing_gradient init_stats/layer_activations=init_stats \
+	optimizers/profiles=optimizers optimizers/lr_sensitivity=optimizers_lr \
+	compare_activations/profiles=compare_activations regularization/sensitivity=regularization \
+	batchnorm/sensitivity=batchnorm schedules/curves=schedules mnist1d_table/curves=mnist1d_table \
+	transfer/curves=transfer
 .PHONY: figures
 figures: ## copy each experiment's figure into docs/, for the README (after make experiments)
 	@for f in $(FIGURES); do \
-		name=$$(echo $${f%/*} | tr / _); \
-		cp -v $(EXP)/$${f%%/*}/report/$${f#*/}.png docs/$$name.png || exit 1; \
+		src=$${f%%=*}; \
+		cp -v $(EXP)/$${src%%/*}/report/$${src#*/}.png docs/$${f#*=}.png || exit 1; \
 	done
 
 degradation: $(STAMP) ## ResNet-20 vs 56, plain vs residual: deeper plain nets train worse
@@ -118,13 +122,19 @@ init_stats: $(STAMP) ## cs231n's init table: activation std per layer at initial
 	$(DLT) train -m experiment=init_stats activation=relu init=he $(ARGS)
 	$(DLT) report $(EXP)/$@ --by activation,init,init.std --layers --out $(EXP)/$@/report
 
-optimizers: $(STAMP) ## the optimizer zoo on one task, with a log-space lr sweep
-	$(DLT) train -m experiment=optimizers $(ARGS)
-	$(DLT) train -m experiment=optimizers optimizer=swats optimizer.switch_eps=0.01 $(ARGS)
-	$(DLT) report $(EXP)/$@ --by optimizer,trainer.lr_scale --metric best_val_err,test_err,steps_to_target --target 0.1 --sort best_val_err \
-		--x trainer.lr_scale --out $(EXP)/$@/report
-	$(DLT) report $(EXP)/$@/*trainer.lr_scale=1 --by optimizer --metric best_val_err,test_err,steps_to_target \
-		--target 0.1 --sort best_val_err --out $(EXP)/$@/report/default_lr
+# A comparison as the field's benchmarks make one (dltricks versus): per option and problem,
+# the defaults over 3 seeds, an 8-trial quasi-random study of its own space, the best re-run
+# over 3 seeds; the report (tables, performance profiles, lr sensitivity) in .../report.
+VERSUS := --budget 8 --seeds 3 hydra/launcher=stacked
+optimizers: $(STAMP) ## eight optimizers on four problems: defaults, tuned, re-run over seeds (versus)
+	$(DLT) versus optimizer=sgd,momentum,nesterov,adam,adamw,rmsprop,nadam,radam \
+		--problems digits_mlp,spirals_mlp,teacher_mlp,mnist1d_mlp $(VERSUS) --out $(EXP)/$@ $(ARGS)
+	$(DLT) report $(EXP)/$@ --format markdown --out $(EXP)/$@/report
+
+compare_activations: $(STAMP) ## five activations on two problems, each with its lr tuned (versus)
+	$(DLT) versus activation=relu,leaky_relu,elu,tanh,sigmoid --problems digits_mlp,mnist1d_mlp \
+		$(VERSUS) --out $(EXP)/$@ $(ARGS)
+	$(DLT) report $(EXP)/$@ --format markdown --out $(EXP)/$@/report
 
 regularization: $(STAMP) ## noisy labels: each regularizer trades train error for test error
 	$(DLT) train -m experiment=regularization 'regularization=[],[dropout],[early_stopping]' $(ARGS)
@@ -166,6 +176,13 @@ transfer: $(STAMP) ## pretrain on MNIST-1D, fine-tune on 200 examples: frozen vs
 .PHONY: bench
 bench: $(STAMP) ## benchmarks: loop vs hand-written, threads, batching, start-up, sweeps, report (4-10 min)
 	$(BIN)/python benchmarks/bench.py $(ARGS)
+
+# On a CUDA machine: `make install CONSTRAINTS=` first (torch from the range: a CUDA build),
+# or GPU_PYTHON=python3 for a Python that already has CUDA torch and dltricks' requirements.
+GPU_PYTHON ?= $(BIN)/python
+.PHONY: gpu-check
+gpu-check: $(if $(filter $(BIN)/python,$(GPU_PYTHON)),$(STAMP)) ## on a GPU: CUDA tests, bf16+compile ResNet, bit-for-bit resume, GPU bench (<5 min)
+	$(GPU_PYTHON) benchmarks/gpu_check.py
 
 .PHONY: clean
 clean: ## remove outputs and caches (keeps .venv)

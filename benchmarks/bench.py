@@ -470,7 +470,7 @@ def fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def write(rows: list[dict], about: str) -> str:
+def write(rows: list[dict], about: str, name: str = "latest") -> str:
     cols = ["benchmark", "value", "reference", "ratio", "goal", "peak_rss_mb", "peak_gpu_mb"]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {about}.",
@@ -481,8 +481,8 @@ def write(rows: list[dict], about: str) -> str:
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(text)
-    with open(RESULTS / "latest.csv", "w") as f:
+    (RESULTS / f"{name}.md").write_text(text)
+    with open(RESULTS / f"{name}.csv", "w") as f:
         f.write(",".join(cols) + "\n")
         for r in rows:
             f.write(",".join(f'"{fmt(r.get(c))}"' for c in cols) + "\n")
@@ -492,6 +492,7 @@ def write(rows: list[dict], about: str) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--row", choices=list(ROWS), action="append", help="only these rows")
+    p.add_argument("--out", default="latest", help="results/OUT.md and .csv (default: latest)")
     p.add_argument("--child", choices=list(ROWS), help=argparse.SUPPRESS)
     opts = p.parse_args()
     if opts.child:
@@ -503,7 +504,7 @@ def main() -> None:
     for name in opts.row or list(ROWS):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run_row(name)
-    print(write(rows, machine()))
+    print(write(rows, machine(), opts.out))
 
 
 if __name__ == "__main__":

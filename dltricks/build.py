@@ -84,7 +84,10 @@ def build(cfg: DictConfig, run_dir: RunDir) -> Parts:
     model, tricks = make_model(cfg, data, activation, dropout)
     init = initialize(model, instantiate(cfg.init), activation)
     moved = transfer_weights(model, cfg.transfer)
-    model.to(device, memory_format=devices.memory_format(device, data.shape))
+    layout = devices.memory_format(device, data.shape, t.channels_last)
+    model.to(device, memory_format=layout)
+    for split in (data.train, data.val, data.test):  # the batches as the convolutions want them
+        split.x = devices.laid_out(split.x, layout)
     criterion = instantiate(cfg.loss)()
     optimizer = optim.build(instantiate(cfg.optimizer), model, cfg.lookahead.k, cfg.lookahead.alpha)
     weights, _ = optim.decayed(model)
@@ -136,14 +139,18 @@ def facts_of(cfg: DictConfig, model: nn.Module, device: torch.device, **built: A
 
 
 def prepare_process(cfg: DictConfig, eager: bool) -> torch.device:
-    """The process set for the run: seeded, torch's threads, anomaly detection, the device."""
+    """The process set for the run: seeded, torch's threads, anomaly detection, the device,
+    its precision checked and its kernels deterministic (trainer.deterministic)."""
     t = cfg.trainer
     if eager:
         torch_compat.skip_dynamo_wrappers()  # torch would import its compiler: ~2 s
     seed_everything(cfg.seed)
     torch.autograd.set_detect_anomaly(bool(t.detect_anomaly))
     torch.set_num_threads(devices.cpu_threads(t.threads))  # null: the free cores (device.py)
-    return devices.pick(t.device)
+    device = devices.pick(t.device)
+    devices.check_precision(device, t.precision)  # before any data is loaded
+    devices.set_determinism(device, t.deterministic)
+    return device
 
 
 def make_probes(

@@ -46,7 +46,10 @@ def _python_state(state: tuple) -> list:
 def set_random_states(states: dict[str, Any], order_rng: torch.Generator) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # a checkpoint of a machine with more GPUs resumes on one with fewer: the devices
+        # both have get their streams (a run computes on one of them)
+        for index, state in enumerate(states["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, index)
     kind, keys, *rest = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     version, internal, gauss = states["python"]

@@ -8,6 +8,7 @@ parse their own arguments in their modules.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -35,7 +36,12 @@ commands:
   check [OVERRIDE ...]      the gradient check (autograd against finite differences, per
                             layer) and dropout as an ensemble, on the built model
   ensemble RUN_DIR ...      the mean prediction of finished runs against each of them
+  versus GROUP=A,B,... [--problems P,Q] [--budget N] [--seeds S]
+                            is option A better than B? defaults, a tuning study and the
+                            best re-run over seeds, per problem; then its report
 
+Any command takes --trust MODULE: your own module (a model, a dataset, a trick) that a
+config's _target_ may name, for this command (README: Your own code, without a package).
 Run `dltricks <command> --help` for the options of a command.
 `python -m dltricks ...` is the same program.
 """
@@ -54,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS.get(argv[0])
     if command is None:
         return bad_input(f"unknown command '{argv[0]}'. Commands: {', '.join(COMMANDS)}")
-    return command(argv[1:])
+    from dltricks import trust
+    from dltricks.errors import BadInput
+
+    try:
+        args, named = trust.take(argv[1:])
+        with trust.trusted(named):  # --trust MODULE, ./pyproject.toml: this command's only
+            return command(args)
+    except BadInput as err:
+        return bad_input(str(err))
 
 
 def console() -> None:
@@ -68,15 +82,22 @@ def console() -> None:
 
 
 def train_command(args: list[str]) -> int:
+    if args == ["-sc", "query=bash"]:  # a TAB (completion.py): groups and options at once
+        from dltricks.completion import quick
+
+        answer = quick(os.environ.get("COMP_LINE", ""))
+        if answer is not None:
+            print(answer)
+            return EXIT_OK
     from dltricks import launch
 
     return launch.train(args)
 
 
 def resume(args: list[str]) -> int:
-    from dltricks import launch
+    from dltricks.resume import resume as resume_run
 
-    return launch.resume(args)
+    return resume_run(args)
 
 
 # ---------------------------------------------------------------- report
@@ -109,6 +130,15 @@ def ensemble(args: list[str]) -> int:
     return ensemble_main(args)
 
 
+def versus(args: list[str]) -> int:
+    from dltricks.versus import main as versus_main
+
+    code, out = versus_main(args)
+    if out is not None and out.is_dir():
+        report(["--format", "table", str(out)])
+    return code
+
+
 def lr_find(args: list[str]) -> int:
     from dltricks.lr_find import main as lr_find_main
 
@@ -123,4 +153,5 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "schedule": schedule,
     "check": check,
     "ensemble": ensemble,
+    "versus": versus,
 }

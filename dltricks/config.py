@@ -179,7 +179,8 @@ def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
         if key[0] in "+~" or key in groups():
             continue  # appended or deleted keys are checked on the composed config
         if OmegaConf.select(base, key, default=_MISSING) is _MISSING:
-            raise ConfigError(checks.unknown_key(base, key))
+            value = override.split("=", 1)[1] if "=" in override else None
+            raise ConfigError(checks.unknown_key(base, key, value, groups()))
     plain = not any(key_of(o)[0] in "+~" for o in overrides)
     cfg = with_values(composed, overrides) if plain else compose(overrides, with_hydra)
     hydra = cfg.hydra if with_hydra else None

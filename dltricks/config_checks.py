@@ -45,11 +45,17 @@ def first_lines(err: BaseException, n: int = 3) -> str:
     return "\n".join(lines[:n])
 
 
-def unknown_key(base: DictConfig, key: str) -> str:
+def unknown_key(
+    base: DictConfig, key: str, value: str | None = None, groups: list[str] | None = None
+) -> str:
     """The message for a key the config lacks: the close ones (`epochs`: did you mean
-    trainer.epochs?), and the valid keys where it was looked for."""
+    trainer.epochs?; `optimzer=adam`: the group, did you mean optimizer=adam?), and the
+    valid keys where it was looked for."""
     everything = [k for k, _ in leaves(base)]
     close = [k for k in everything if k.endswith(f".{key}")]  # epochs -> trainer.epochs
+    group = difflib.get_close_matches(key, groups or [], n=1, cutoff=0.75) if "." not in key else []
+    if group:  # a config group misspelt: GROUP=OPTION, not one of its keys
+        close = [f"{group[0]}={value}" if value is not None else f"{group[0]}=OPTION"]
     close = close or difflib.get_close_matches(key, everything, n=3, cutoff=0.75)
     hint = f" Did you mean {' or '.join(close[:3])}?" if close else ""
     parent, _, _ = key.rpartition(".")

@@ -42,19 +42,68 @@ def free_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def memory_format(device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
-    """channels_last for images on CUDA (faster convolutions with tensor cores)."""
-    if device.type == "cuda" and len(shape) == 3:
-        return torch.channels_last
-    return torch.preserve_format
+def memory_format(device: torch.device, shape: tuple[int, ...], channels_last: Any = None) -> Any:
+    """The layout of 4-D batches (images) and of the model's convolutions: channels_last on
+    CUDA by default (faster convolutions with tensor cores), or as trainer.channels_last says
+    (true, false); preserve_format (nothing changed) for every other shape."""
+    wanted = device.type == "cuda" if channels_last is None else bool(channels_last)
+    return torch.channels_last if wanted and len(shape) == 3 else torch.preserve_format
+
+
+def laid_out(x: torch.Tensor, layout: Any) -> torch.Tensor:
+    """`x` in `layout` (a memory_format); unchanged for preserve_format or other ranks."""
+    if layout is torch.preserve_format or x.dim() != 4:
+        return x
+    return x.contiguous(memory_format=layout)
+
+
+AUTOCAST_DEVICES = {"bf16": ("cuda", "cpu"), "fp16": ("cuda",)}  # torch's CPU autocast: bf16
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """Refuse a precision this device cannot autocast to, before any data is loaded."""
+    if precision != "fp32" and device.type not in AUTOCAST_DEVICES[precision]:
+        where = " or ".join(AUTOCAST_DEVICES[precision])
+        raise ConfigError(
+            f"trainer.precision={precision}: autocast to {precision} runs on {where}, not "
+            f"{device.type}; use fp32" + ("" if precision == "bf16" else " or bf16")
+        )
 
 
 def autocast_for(device: torch.device, precision: str) -> Any:
     if precision == "fp32":
         return nullcontext()
+    check_precision(device, precision)
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+def set_determinism(device: torch.device, deterministic: bool) -> None:
+    """trainer.deterministic. On CUDA: torch's deterministic algorithms (a warning names any
+    op that has none), cuDNN's deterministic kernels without autotuning and cuBLAS' fixed
+    workspace, so that a repeated or resumed run is bit for bit the same; off, cuDNN picks the
+    fastest kernels (benchmark). The CPU's kernels are deterministic at a fixed thread count
+    either way."""
     if device.type != "cuda":
-        raise ConfigError(f"trainer.precision={precision}: mixed precision needs CUDA; use fp32")
-    return torch.autocast("cuda", dtype=PRECISIONS[precision])
+        return
+    if deterministic:  # cuBLAS reads it when it starts: before the first matmul
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def rng_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose random streams a fork must save and restore (torch.random.
+    fork_rng(devices=...)): the run's own, none on the CPU."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def fork_rng(device: torch.device) -> Any:
+    """A fork of every random stream an extra forward pass on `device` may draw from (the
+    CPU's and the run's CUDA device's): the training stream goes on as if it never ran."""
+    return torch.random.fork_rng(devices=rng_devices(device))
 
 
 def cpu_threads(requested: int | None) -> int:

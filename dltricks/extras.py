@@ -15,6 +15,7 @@ NEEDS = {
     "hydra/sweeper/search": ("optuna", "search"),
     "logger/tensorboard": ("tensorboard", "track"),
     "logger/mlflow": ("mlflow", "track"),
+    "logger/wandb": ("wandb", "wandb"),
 }
 
 

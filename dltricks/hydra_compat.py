@@ -24,6 +24,22 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return get_args_parser().parse_args(args)
 
 
+def run_app(task: Any, args: list[str], config_path: str, config_name: str) -> None:
+    """What @hydra.main's decorated function does on `args` (Hydra's argv), without reading
+    or setting sys.argv: the arguments parsed by Hydra's parser, then its _run_hydra (a
+    run, a sweep, --cfg, --info, -sc...)."""
+    from hydra._internal.utils import _run_hydra, get_args_parser
+
+    parser = get_args_parser()
+    _run_hydra(
+        args=parser.parse_args(args),
+        args_parser=parser,
+        task_function=task,
+        config_path=config_path,
+        config_name=config_name,
+    )
+
+
 def flags_error(parsed: argparse.Namespace) -> str | None:
     """What Hydra would raise (as a traceback) for flags that do not go together."""
     modes = [

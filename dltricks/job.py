@@ -65,7 +65,7 @@ def single_job(cfg: DictConfig, job: Job, stop: Any) -> float | None:
         return sweep.objective(train.run(cfg, job, stop))
     except BadInput as err:
         if not cfg.trainer.resume:  # a refused resume leaves the finished run as it was
-            record_failure(job, f"bad input: {err}")
+            job.dir.withdraw()  # refused before it trained: no `failed` run left behind
         say(str(err))
         sys.exit(EXIT_BAD_INPUT)
     except Interrupted as stop:

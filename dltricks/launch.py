@@ -7,14 +7,13 @@ Bad input ends here with one message and exit code 2, before any training."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, ConfigError, bad_input
-from dltricks.rundir import OUTPUTS, Busy, RunDir, holds_sweep
+from dltricks.errors import EXIT_INTERNAL, EXIT_OK, BadInput, ConfigError, bad_input
+from dltricks.rundir import OUTPUTS, RunDir, holds_sweep
 
 PROBE = object()  # the run mode is not known: Hydra composes the config to find it
 
@@ -217,60 +216,22 @@ def refuse_foreign(folder: RunDir, key: str, multirun: bool) -> None:
 
 
 def run_hydra_app(args: list[str], mode: Any = PROBE) -> None:
-    """Hydra's app on these arguments (as its argv): a run, or a sweep of them; `mode`, when
-    known, spares Hydra a compose (hydra_compat.known_mode)."""
+    """Hydra's app on these arguments (as its argv, which stays as it is): a run, or a sweep
+    of them; `mode`, when known, spares Hydra a compose (hydra_compat.known_mode)."""
     import contextlib
 
-    import hydra
+    from hydra import version
     from hydra.core.global_hydra import GlobalHydra
 
-    from dltricks import hydra_compat, job
+    from dltricks import hydra_compat, job, plugins
 
-    @hydra.main(version_base="1.3", config_path="pkg://dltricks.conf", config_name="config")
     def app(cfg):
         return job.main(cfg)
 
-    argv, sys.argv = sys.argv, ["dltricks-train", *args]
+    version.setbase("1.3")  # as @hydra.main(version_base="1.3") would
     known = contextlib.nullcontext() if mode is PROBE else hydra_compat.known_mode(mode)
     try:
         with known:
-            app()
+            hydra_compat.run_app(app, args, "pkg://dltricks.conf", plugins.PRIMARY)
     finally:
-        sys.argv = argv
         GlobalHydra.instance().clear()  # a later call in this process starts anew
-
-
-def resume(args: list[str]) -> int:
-    """`dltricks resume RUN_DIR [OVERRIDE ...]`: continue a run in its own directory, with
-    its own overrides (and a new trainer.epochs, say). Checked before Hydra writes anything
-    into the run dir, and what Hydra writes is put back if the job refuses the checkpoint:
-    a refused resume leaves the run as it was."""
-    from dltricks import checkpoint, config, records, run_record
-
-    if not args or args[0].startswith("-"):
-        return bad_input("usage: dltricks resume RUN_DIR [trainer.epochs=N ...]")
-    run_dir = RunDir(args[0])
-    if run_dir.read_summary().problem == "missing":
-        return bad_input(f"{run_dir}: no summary.json there (not a dltricks run dir?)")
-    try:
-        run_dir.hold("dltricks resume")  # held until the resumed run ends
-        run_dir.refuse_links()  # before anything reads or writes through one
-        saved = run_record.saved_overrides(run_dir)
-        state = checkpoint.load_for_resume(run_dir)
-        given = {o.split("=", 1)[0] for o in args[1:]}
-        overrides = [o for o in saved if o.split("=", 1)[0] not in given] + args[1:]
-        cfg = config.load([*overrides, f"trainer.resume={run_dir}"])
-        checkpoint.check_same_config(state["config"], records.flatten(config.container(cfg)))
-        record = run_dir.hydra_record()
-    except BadInput as err:
-        if not isinstance(err, Busy):
-            run_dir.release()
-        return bad_input(str(err))
-    try:
-        return train([*overrides, f"hydra.run.dir={run_dir}", f"trainer.resume={run_dir}"])
-    except SystemExit as stop:
-        if stop.code == EXIT_BAD_INPUT:  # the job refused the checkpoint: Hydra's record back
-            run_dir.restore_hydra_record(record)
-        raise
-    finally:
-        run_dir.release()

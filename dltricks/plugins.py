@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 ENTRY_POINTS = "dltricks.plugins"
 BUILTIN = "dltricks"
 _config_dirs: list[Path] = []  # --config-dir folders of this command
+PRIMARY = "config"  # the primary config, conf/config.yaml: Hydra's config_name
+CONFIG_DIRS = "DLTRICKS_CONFIG_DIRS"  # ...as the command's jobs see them (another process)
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,26 @@ def add_config_dir(folder: Path) -> None:
         raise ConfigError(str(err)) from None
     if folder not in _config_dirs:
         _config_dirs.append(folder)
+    os.environ[CONFIG_DIRS] = os.pathsep.join(map(str, _config_dirs))  # for the jobs too
 
 
 def forget_config_dirs() -> None:
     _config_dirs.clear()
+    os.environ.pop(CONFIG_DIRS, None)
+
+
+def config_dirs() -> list[Path]:
+    """This command's --config-dir folders (in a sweep's worker process: the command's, from
+    DLTRICKS_CONFIG_DIRS, which the command sets while it runs)."""
+    if _config_dirs:
+        return list(_config_dirs)
+    named = [Path(d) for d in os.environ.get(CONFIG_DIRS, "").split(os.pathsep) if d]
+    return [d for d in named if d.is_dir()]
 
 
 def sources() -> list[Source]:
     """Where options come from, in Hydra's order: dltricks' own, the plugins, --config-dir."""
-    dirs = [Source(f"--config-dir {d}", d) for d in _config_dirs]
+    dirs = [Source(f"--config-dir {d}", d) for d in config_dirs()]
     return [Source(BUILTIN, builtin_conf()), *plugins(), *dirs]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dltricks import device as devices
 from dltricks.models.activations import Activation
 from dltricks.models.init import WEIGHT_LAYERS
 from dltricks.rundir import MetricsWriter
@@ -195,8 +196,9 @@ def side_effect_free(model: nn.Module) -> Iterator[None]:
     no trace: the random state and the BatchNorm running statistics are restored."""
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     was_training = model.training
+    where = next(model.parameters(), torch.empty(0)).device
     try:
-        with torch.random.fork_rng(devices=[]):  # training's random stream untouched
+        with devices.fork_rng(where):  # training's random streams (CPU and CUDA) untouched
             model.train()
             yield
     finally:

@@ -67,6 +67,8 @@ RULES: list[Rule] = [
     ("trainer.curriculum.epochs", _int_at_least(0), "an integer >= 0"),
     ("trainer.probe_every", _int_at_least(1), "an integer >= 1"),
     ("trainer.lr_scale", _positive, "a number > 0"),
+    ("trainer.channels_last", lambda x: x is None or isinstance(x, bool), "null, true or false"),
+    ("trainer.deterministic", lambda x: isinstance(x, bool), "true or false"),
     ("trainer.sanity_tolerance", _positive, "a number > 0"),
     ("trainer.overfit_subset", _int_at_least(0), "an integer >= 0 (0: off)"),
     ("trainer.overfit_loss", _positive, "a number > 0"),
@@ -153,19 +155,22 @@ RULES: list[Rule] = [
 def one_of(key: str, words: Collection[str]) -> Rule:
     """A key that takes one of `words` (the names a module defines: its single source)."""
     listed = list(words)
-    text = " or ".join([", ".join(listed[:-1]), listed[-1]]) if len(listed) > 1 else listed[0]
+    names = ["null" if w is None else str(w) for w in listed]  # None: the key may be null
+    text = " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
     return key, lambda x: x in listed, text
 
 
 @functools.cache
 def word_rules() -> list[Rule]:
     """The keys whose words the module that reads them defines (imported when checked)."""
-    from dltricks import device, early_stopping
+    from dltricks import device, early_stopping, optim
     from dltricks.data import order, preprocess
     from dltricks.models import dropout, init
+    from dltricks.trackers import wandb
 
     return [
         one_of("trainer.precision", device.PRECISIONS),
+        one_of("optimizer.form", optim.FORMS),
         one_of("trainer.curriculum.score", order.SCORES),
         one_of("data.preprocess", preprocess.SCHEMES),
         one_of("init.distribution", init.DISTRIBUTIONS),
@@ -173,6 +178,7 @@ def word_rules() -> list[Rule]:
         one_of("regularization.dropout.mode", dropout.MODES),
         one_of("regularization.early_stopping.monitor", early_stopping.MONITORS),
         one_of("regularization.early_stopping.mode", early_stopping.MODES),
+        one_of("logger.wandb.mode", (*wandb.MODES, None)),
     ]
 
 
@@ -217,6 +223,23 @@ def _pca_dims(cfg: DictConfig) -> None:
         raise ConfigError("data.preprocess=pca: set data.pca_dims, the dimensions to keep")
 
 
+METRICS = ("val_err", "val_loss")  # what a problem's target is about
+
+
+def _problem_target(cfg: DictConfig) -> None:
+    """A problem's target its metric can reach: an error in [0, 1), a loss above 0."""
+    problem = cfg.get("problem") or {}
+    target, metric = problem.get("target"), problem.get("metric", "val_err")
+    if metric not in METRICS:
+        raise ConfigError(f"problem.metric={metric}: must be val_err or val_loss")
+    if target is None:
+        return
+    ok = _num(target) and (0 <= target < 1 if metric == "val_err" else target > 0)
+    if not ok:
+        wanted = "an error in [0, 1)" if metric == "val_err" else "a loss above 0"
+        raise ConfigError(f"problem.target={target}: {metric} can never reach it; give {wanted}")
+
+
 def _average_and_early_stopping(cfg: DictConfig) -> None:
     if cfg.average.start is not None and "early_stopping" in cfg.regularization:
         raise ConfigError(
@@ -226,7 +249,13 @@ def _average_and_early_stopping(cfg: DictConfig) -> None:
 
 
 # Checks of choices that are fine alone but not together.
-COMBINATIONS = [_declared_rules, _maxout_pre_activation, _pca_dims, _average_and_early_stopping]
+COMBINATIONS = [
+    _declared_rules,
+    _maxout_pre_activation,
+    _pca_dims,
+    _average_and_early_stopping,
+    _problem_target,
+]
 
 
 def _safe(test: Callable[[Any], bool], value: Any) -> bool:

@@ -5,7 +5,23 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+_LIBRARY = ContextVar("dltricks_library_call", default=False)
+
+
+@contextmanager
+def library_call() -> Iterator[None]:
+    """A call from Python (dltricks.train...): the caller's process, whose signal handlers
+    stay its own; a StopRequest entered inside installs none."""
+    token = _LIBRARY.set(True)
+    try:
+        yield
+    finally:
+        _LIBRARY.reset(token)
 
 
 class Interrupted(Exception):
@@ -38,7 +54,7 @@ class StopRequest:
         self.signum = signum
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not _LIBRARY.get():
             for s in STOP_SIGNALS:
                 self._old[s] = signal.signal(s, self._handler)
         return self

@@ -111,6 +111,9 @@ def tally(sweep_dir: Path, since: float | None = None) -> dict[str, int]:
             continue
         status = job.read_summary().status  # None: the job never wrote its summary
         status = status if status in records.STATUSES else "crashed"  # or someone else did
+        theirs = job.read_summary().data.get("overrides")
+        if isinstance(theirs, list) and sorted(theirs) != sorted(job.read_overrides()):
+            status = "refused"  # the dir holds another run (of other overrides): not this job's
         counts[status] = counts.get(status, 0) + 1
     return counts
 

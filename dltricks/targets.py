@@ -78,9 +78,10 @@ def check_targets(cfg: Any, prefix: str = "") -> None:
 
 
 def allowed_targets() -> tuple[str, ...]:
-    from dltricks import plugins
+    """dltricks' allow-list, the installed plugins' packages, and this command's --trust."""
+    from dltricks import plugins, trust
 
-    return (*ALLOWED_TARGETS, *plugins.allowed_prefixes())
+    return (*ALLOWED_TARGETS, *plugins.allowed_prefixes(), *trust.prefixes())
 
 
 def factory_of(node: DictConfig, where: str) -> Any:
@@ -125,8 +126,10 @@ def locate(target: str, where: str, allowed: tuple[str, ...]) -> Any:
     them, and the object itself is defined in an allowed module (its __module__)."""
     refused = ConfigError(
         f"{where}._target_={target}: refused; only names defined under {', '.join(allowed)} "
-        "may be instantiated. Your own code joins them as an installed plugin (entry point "
-        "dltricks.plugins; README: Bring your own)"
+        "may be instantiated. Your own code joins them for one command with --trust MODULE "
+        "(or [tool.dltricks] trust in ./pyproject.toml; a resume or an ensemble of such a run "
+        "needs it again: trust is never read from a run dir), or for good as an installed "
+        "plugin (entry point dltricks.plugins; README: Bring your own)"
     )
     if not isinstance(target, str) or not _under(target, allowed):
         raise refused

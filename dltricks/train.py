@@ -8,8 +8,10 @@ in checkpoint.py, the run dir's files in rundir, signals in signals.py.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -26,6 +28,8 @@ from dltricks.position import Position
 from dltricks.run_record import Job, RunRecord
 from dltricks.rundir import RunDir
 from dltricks.signals import NEVER, Interrupted, StopRequest
+
+NO_AUTOCAST = nullcontext()  # fp32: evaluation as it is
 
 
 def run(cfg: DictConfig, job: Job, stop: StopRequest = NEVER) -> dict[str, Any]:
@@ -85,7 +89,7 @@ def epoch_row(
         "epoch": epoch,
         "step": at.step,
         "lr": p.optimizer.param_groups[0]["lr"],  # the epoch's last update's
-        **evaluate_splits(p.model, p.data),
+        **evaluate_splits(p.forward, p.data, p.autocast),  # as trained: compiled, autocast
         "grad_norm": grad_norm(p.params),
         "train_loss_running": running_loss,
         "epoch_s": time.perf_counter() - epoch_start,
@@ -189,8 +193,9 @@ def results(p: Parts, status: str, at: Position) -> dict[str, Any]:
     (their metrics are the final ones), the optimizer's own statistics, the weights'
     sparsity, the overfit verdict."""
     kept = p.early_stopping.finish(p.model)
-    final = evaluate_splits(p.model, p.data) if kept and status != "diverged" else at.last
-    averaged = p.average.finish(p.model, p.data, evaluate_splits) if status != "diverged" else None
+    measure = functools.partial(evaluate_splits, autocast=p.autocast)
+    final = measure(p.forward, p.data) if kept and status != "diverged" else at.last
+    averaged = p.average.finish(p.model, p.data, measure) if status != "diverged" else None
     final = averaged["averaged"] if averaged else final
     out = {
         "final": final,
@@ -213,14 +218,17 @@ def results(p: Parts, status: str, at: Position) -> dict[str, Any]:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch: int = 4096) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, split: Split, autocast: Any = NO_AUTOCAST, batch: int = 4096
+) -> tuple[float, float]:
     """(mean cross-entropy, error fraction) over a split, in eval mode (dropout off, BN
-    running statistics), in large batches."""
+    running statistics), in large batches, under the training's autocast (its precision)."""
     model.eval()
     loss = torch.zeros((), device=split.x.device)
     wrong = torch.zeros((), device=split.x.device, dtype=torch.int64)
     for i in range(0, len(split), batch):
-        logits = model(split.x[i : i + batch]).float()
+        with autocast:
+            logits = model(split.x[i : i + batch]).float()
         y = split.y[i : i + batch]
         loss += F.cross_entropy(logits, y, reduction="sum")
         wrong += (logits.argmax(1) != y).sum()
@@ -228,11 +236,13 @@ def evaluate(model: nn.Module, split: Split, batch: int = 4096) -> tuple[float, 
     return loss.item() / n, wrong.item() / n
 
 
-def evaluate_splits(model: nn.Module, data: datasets.Data) -> dict[str, float]:
+def evaluate_splits(
+    model: nn.Module, data: datasets.Data, autocast: Any = NO_AUTOCAST
+) -> dict[str, float]:
     """train/val/test loss and error: the EVALUATED metrics of records.py."""
     row: dict[str, float] = {}
     for name in records.SPLITS:
-        row[f"{name}_loss"], row[f"{name}_err"] = evaluate(model, getattr(data, name))
+        row[f"{name}_loss"], row[f"{name}_err"] = evaluate(model, getattr(data, name), autocast)
     return row
 
 

@@ -33,6 +33,46 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
+# What a run writes where it was not told to: the default output folders, MLflow's default
+# store and artifact root, W&B's folder. The suite's runs write under pytest's tmp paths only.
+DEFAULT_WRITES = [
+    "outputs/runs",
+    "outputs/sweeps",
+    "outputs/mlflow.db",
+    "outputs/mlartifacts",
+    "mlruns",
+    "wandb",
+]
+
+
+def _written(root: Path) -> set[str]:
+    """The guarded paths that exist, and what lies in them two levels down."""
+    found = set()
+    for name in DEFAULT_WRITES:
+        path = root / name
+        if path.exists():
+            found.add(name)
+            if path.is_dir():
+                found |= {str(p.relative_to(root)) for p in path.glob("*")}
+                found |= {str(p.relative_to(root)) for p in path.glob("*/*")}
+    return found
+
+
+@pytest.fixture(scope="session")
+def _tree_before() -> set[str]:
+    return _written(ROOT)
+
+
+@pytest.fixture(autouse=True)
+def _user_tree_untouched(_tree_before):
+    """No test writes into the checkout's outputs/ (or ./mlruns, ./wandb): the test that
+    did fails, naming what appeared there."""
+    yield
+    made = sorted(_written(ROOT) - _tree_before)
+    _tree_before.update(made)  # said once: the next test is judged on its own writes
+    assert not made, f"this test wrote into the user's tree: {made[:10]}"
+
+
 @pytest.fixture(autouse=True)
 def _data_cache(data_root, monkeypatch):
     # never the user's home, never a download

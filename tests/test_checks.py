@@ -16,12 +16,96 @@ def parts(tmp_path, *overrides: str):
 
 def test_the_gradient_check_passes_autograd_and_catches_a_wrong_gradient(tmp_path):
     p = parts(tmp_path, "norm=batch", "regularization=[l2]", "model.width=16")
-    rows = gradient_check(p, n=8, per_layer=5)
-    assert [r["verdict"] for r in rows] == ["right"] * 4
-    assert max(r["max_rel_error"] for r in rows) < 1e-4
+    rows = gradient_check(p, n=8, per_tensor=5)
+    weights = [r for r in rows if r["layer"].endswith("weight") and r["kind"] == "linear"]
+    assert len(weights) == 4 and {r["verdict"] for r in weights} == {"right"}
+    assert {r["verdict"] for r in rows} <= {"right", "too small to check"}  # biases before BN: 0
+    assert len(rows) == len(list(p.model.parameters()))  # every parameter, BN's included
     # a penalty whose gradient autograd cannot see: the check must call it wrong
     p.reg.add_penalty = lambda loss, weights: loss + sum(w.detach().pow(2).sum() for w in weights)
-    assert {r["verdict"] for r in gradient_check(p, n=8, per_layer=5)} == {"WRONG"}
+    assert {r["verdict"] for r in weights} == {"right"}
+    wrong = {r["layer"] for r in gradient_check(p, n=8, per_tensor=5) if r["verdict"] == "WRONG"}
+    assert {r["layer"] for r in weights} <= wrong
+
+
+def test_a_20_layer_sigmoid_net_passes_its_vanished_gradients_unjudged(tmp_path):
+    proc = dltricks("check", "model.depth=20", "activation=sigmoid", "init=xavier")
+    assert proc.returncode == 0, proc.stdout  # 13 layers were called WRONG before
+    assert "too small to check" in proc.stdout and "WRONG" not in proc.stdout
+
+
+class _BadBias(torch.autograd.Function):
+    """x W^T + b whose backward gives the bias three times its gradient."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return x @ weight.T + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        return g @ weight, g.T @ x, 3 * g.sum(0)
+
+
+class _BadTanh(torch.autograd.Function):
+    """tanh whose backward forgets a square: 1 - y instead of 1 - y^2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y)
+
+
+class _BadLinear(torch.nn.Linear):
+    def forward(self, x):
+        return _BadBias.apply(x, self.weight, self.bias)
+
+
+class _BadTanhModule(torch.nn.Tanh):
+    def forward(self, x):
+        return _BadTanh.apply(x)
+
+
+def test_a_wrong_bias_gradient_and_a_wrong_activation_backward_are_caught(tmp_path):
+    p = parts(tmp_path / "b", "model.width=16")
+    bad = _BadLinear(p.model.head.in_features, p.model.head.out_features)
+    bad.load_state_dict(p.model.head.state_dict())
+    p.model.head = bad
+    rows = {r["layer"]: r["verdict"] for r in gradient_check(p, n=8, per_tensor=5)}
+    assert rows["head.bias"] == "WRONG" and rows["head.weight"] == "right"
+    p = parts(tmp_path / "t", "model.width=16", "activation=tanh")
+    for m in p.model.modules():
+        if isinstance(m, torch.nn.Tanh):
+            m.__class__ = _BadTanhModule
+    verdicts = {r["verdict"] for r in gradient_check(p, n=8, per_tensor=5)}
+    assert "WRONG" in verdicts
+
+
+def test_the_check_agrees_with_torch_gradcheck_on_the_default_nets(tmp_path):
+    from torch.func import functional_call
+
+    for overrides in ([], ["model=convnet", "data=mnist1d", "model.depth=8", "model.width=4",
+                           "data.load.num_samples=200"]):  # fmt: skip
+        p = parts(tmp_path / str(len(overrides)), *overrides)
+        model = p.model.double().eval()  # gradcheck needs one fixed function: eval mode
+        x, y = p.data.train.x[:4].double(), p.data.train.y[:4]
+        names = [n for n, _ in model.named_parameters()][-2:]  # the head: a few entries each
+        params = dict(model.named_parameters())
+
+        def f(*tensors, names=names, params=params, model=model, x=x, y=y):
+            given = {**params, **dict(zip(names, tensors, strict=True))}
+            return torch.nn.functional.cross_entropy(functional_call(model, given, (x,)), y)
+
+        inputs = tuple(params[n].detach().clone().requires_grad_() for n in names)
+        assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5)
+        assert "WRONG" not in {r["verdict"] for r in gradient_check(p, n=8, per_tensor=5)}
 
 
 def test_weight_scaling_is_the_ensemble_mean_for_linear_units_only(tmp_path):

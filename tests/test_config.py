@@ -47,8 +47,14 @@ def smoke(group: str, option: str):
 
 
 @pytest.mark.parametrize(("group", "option"), [smoke(g, o) for g, o in ALL_OPTIONS])
-def test_every_option_composes_builds_and_trains(tmp_path, group, option):
+def test_every_option_composes_builds_and_trains(tmp_path, group, option, monkeypatch):
     overrides = FAST + overrides_for(group, option)
+    if (group, option) == ("logger", "mlflow"):  # its store in tmp_path, not ./outputs
+        overrides.append(f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db")
+    if (group, option) == ("logger", "wandb"):  # offline, its folders in tmp_path
+        monkeypatch.setenv("WANDB_MODE", "offline")
+        for kind in ("CONFIG", "CACHE", "DATA"):
+            monkeypatch.setenv(f"WANDB_{kind}_DIR", str(tmp_path / kind.lower()))
     cfg = config.load(overrides)  # composes and passes every check
     summary = train.run(cfg, Job(tmp_path, {group: option}, overrides))
     assert summary["status"] in ("completed", "early_stopped")

@@ -263,14 +263,14 @@ def swats_run(steps: int, switch_eps: float):
         opt.zero_grad()
         loss_of(w).backward()
         opt.step()
-        phases.append(opt.param_groups[0]["phase"])
+        phases.append(opt.phase())
         trace.append((before, w.detach().clone()))
     return opt, phases, trace
 
 
 def test_swats_switches_once_and_never_back():
     opt, phases, _ = swats_run(200, switch_eps=1e-3)
-    switch = opt.param_groups[0]["switch_step"]
+    switch = opt.stats()["swats_switch_step"]
     assert switch is not None and switch > 1
     assert phases[switch - 1 :] == ["sgd"] * (200 - switch + 1)
     assert set(phases[: switch - 1]) == {"adam"}
@@ -307,7 +307,7 @@ def swats_algorithm_1(steps: int, lr: float, eps: float, betas=(0.9, 0.999), ada
 def test_swats_follows_algorithm_1_through_the_switch():
     opt, _, trace = swats_run(200, switch_eps=1e-3)
     expected, switched = swats_algorithm_1(200, lr=0.05, eps=1e-3)
-    assert switched is not None and opt.param_groups[0]["switch_step"] == switched
+    assert switched is not None and opt.stats()["swats_switch_step"] == switched
     for step, ((_, got), want) in enumerate(zip(trace, expected, strict=True), start=1):
         assert torch.allclose(got, want, atol=1e-10), f"step {step}"
 
@@ -315,13 +315,50 @@ def test_swats_follows_algorithm_1_through_the_switch():
 def test_swats_sgd_phase_is_momentum_sgd_at_the_estimated_rate():
     opt, phases, trace = swats_run(10, switch_eps=1e9)  # forced: switches at step 2
     assert phases == ["adam"] + ["sgd"] * 9
-    assert opt.param_groups[0]["switch_step"] == 2
-    rate = opt.param_groups[0]["sgd_lr"]
+    assert opt.stats()["swats_switch_step"] == 2
+    rate = opt.stats()["swats_sgd_lr"]
     beta1 = opt.param_groups[0]["betas"][0]
     v = torch.zeros_like(W0)
     for before, after in trace[2:]:
         v = beta1 * v + grad_of(before)
         assert torch.allclose(after, before - (1 - beta1) * rate * v, atol=1e-12)
+
+
+def test_swats_step_never_waits_for_the_host(monkeypatch):
+    # on a GPU every float(), .item() or `if tensor` in a step stalls it: none may run
+    w = nn.Parameter(W0.clone())
+    opt = SWATS([w], lr=0.05, switch_eps=1e-3)
+
+    def host_sync(*args):
+        raise AssertionError("a host sync in SWATS.step")
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, host_sync)
+    for _ in range(200):  # through the switch (at step 30-40 here)
+        opt.zero_grad()
+        loss_of(w).backward()
+        opt.step()
+    monkeypatch.undo()
+    assert opt.phase() == "sgd"
+
+
+def test_swats_state_dict_round_trip_goes_on_bit_for_bit():
+    def steps(opt, w, n):
+        for _ in range(n):
+            opt.zero_grad()
+            loss_of(w).backward()
+            opt.step()
+
+    w = nn.Parameter(W0.clone())
+    opt = SWATS([w], lr=0.05, switch_eps=1e-3)
+    steps(opt, w, 20)
+    saved, w_saved = copy.deepcopy(opt.state_dict()), w.detach().clone()
+    steps(opt, w, 100)
+    w2 = nn.Parameter(w_saved)
+    opt2 = SWATS([w2], lr=0.05, switch_eps=1e-3)
+    opt2.load_state_dict(saved)
+    steps(opt2, w2, 100)
+    assert torch.equal(w, w2) and opt2.stats() == opt.stats()
 
 
 def test_adabound_effective_step_stays_inside_its_bounds():
@@ -410,3 +447,128 @@ def test_torch_radam_rectifies_from_rho_above_5_where_the_notes_say_4():
         momentum_step = 0.1 * m / (1 - 0.9**t)  # the un-rectified SGD-with-momentum step
         adaptive.append(not torch.allclose(before - w.detach(), momentum_step))
     assert adaptive == [False] * 5 + [True]  # step 5 (rho > 4) is still plain momentum
+
+
+# ---- `form: paper`: where torch's rule and the paper's algorithm part ways (the YAMLs say how)
+
+ETA = [1.0, 0.9, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05] * 25  # a schedule's multipliers, 200 steps
+
+
+def scheduled(name: str, *overrides: str, etas: list[float] = ETA) -> list[torch.Tensor]:
+    """Weights after each step, the rate set to lr * ETA[t] before it (as the loop does)."""
+    model = nn.Linear(4, 1, bias=False, dtype=F64)
+    with torch.no_grad():
+        model.weight.copy_(W0)
+    _, lookahead, factory = configured(name, *overrides)
+    opt = optim.build(factory, model, lookahead.k, lookahead.alpha)
+    out = []
+    for eta in etas:
+        optim.set_lr(opt, eta)
+        opt.zero_grad()
+        loss_of(model.weight).backward()
+        opt.step()
+        out.append(model.weight.detach().clone())
+    return out
+
+
+def adamw_algorithm_2(lr, wd, betas=(0.9, 0.999), eps=1e-8):
+    """Loshchilov & Hutter (2019), Algorithm 2, line 12: w <- w - eta_t (alpha m_hat /
+    (sqrt(v_hat) + eps) + lambda w)."""
+    b1, b2 = betas
+    w, m, v, out = W0.clone(), 0 * W0, 0 * W0, []
+    for t, eta in enumerate(ETA, start=1):
+        g = grad_of(w)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        w = w - eta * (lr * m_hat / (v_hat.sqrt() + eps) + wd * w)
+        out.append(w)
+    return out
+
+
+def sgdw_algorithm_1(lr, momentum, wd):
+    """Loshchilov & Hutter (2019), Algorithm 1: m <- beta1 m + eta_t alpha g;
+    w <- w - m - eta_t lambda w."""
+    w, m, out = W0.clone(), 0 * W0, []
+    for eta in ETA:
+        m = momentum * m + eta * lr * grad_of(w)
+        w = w - m - eta * wd * w
+        out.append(w)
+    return out
+
+
+def amsgrad_algorithm_2(lr, steps, betas=(0.9, 0.999), eps=1e-8):
+    """Reddi et al. (2018), Algorithm 2 at a constant rate and beta1 (eps as in practice):
+    no bias correction anywhere."""
+    b1, b2 = betas
+    w, m, v, v_max, out = W0.clone(), 0 * W0, 0 * W0, 0 * W0, []
+    for _ in range(steps):
+        g = grad_of(w)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        v_max = torch.maximum(v_max, v)
+        w = w - lr * m / (v_max.sqrt() + eps)
+        out.append(w)
+    return out
+
+
+def close_all(got, want, atol=1e-12):
+    for step, (a, b) in enumerate(zip(got, want, strict=True), start=1):
+        assert torch.allclose(a, b, atol=atol, rtol=0), f"step {step}: {a} != {b}"
+
+
+def test_adamw_paper_form_is_algorithm_2_and_torchs_decays_by_the_rate():
+    lr, wd = 0.05, 0.1
+    paper = scheduled(
+        "adamw", "optimizer.form=paper", f"optimizer.lr={lr}", f"optimizer.weight_decay={wd}"
+    )
+    close_all(paper, adamw_algorithm_2(lr, wd))
+    torch_form = scheduled("adamw", f"optimizer.lr={lr}", f"optimizer.weight_decay={wd}")
+    close_all(torch_form, adamw_algorithm_2(lr, wd * lr))  # torch's key is lambda / alpha
+    assert (paper[-1] - torch_form[-1]).abs().max() > 0.05
+
+
+def test_sgdw_paper_form_is_algorithm_1():
+    lr, mu, wd = 0.05, 0.9, 0.01
+    hyper = [f"optimizer.lr={lr}", f"optimizer.momentum={mu}", f"optimizer.weight_decay={wd}"]
+    close_all(scheduled("sgdw", "optimizer.form=paper", *hyper), sgdw_algorithm_1(lr, mu, wd))
+    constant = [f"optimizer.lr={lr}", f"optimizer.momentum={mu}", "optimizer.weight_decay=0"]
+    flat = [1.0] * 50  # at a constant rate and no decay, the two forms are one
+    paper = scheduled("sgdw", "optimizer.form=paper", *constant, etas=flat)
+    close_all(paper, scheduled("sgdw", *constant, etas=flat))
+
+
+def test_amsgrad_paper_form_is_algorithm_2_torchs_corrects_the_bias():
+    lr = 0.01
+    paper = run("amsgrad", 200, "optimizer.form=paper", f"optimizer.lr={lr}")
+    close_all(paper, amsgrad_algorithm_2(lr, steps=200))
+    torch_form = run("amsgrad", 200, f"optimizer.lr={lr}")
+    w = nn.Parameter(W0.clone())
+    reference = torch.optim.Adam([w], lr=lr, amsgrad=True)
+    for step in range(200):
+        reference.zero_grad()
+        loss_of(w).backward()
+        reference.step()
+        assert torch.equal(torch_form[step], w.detach()), f"step {step + 1}"
+    assert (paper[-1] - torch_form[-1]).abs().max() > 1  # 2.2 apart
+
+
+def test_an_unknown_form_is_refused_naming_the_key():
+    with pytest.raises(config.ConfigError, match=r"optimizer\.form.*torch or paper"):
+        config.load(["optimizer=adamw", "optimizer.form=tensorflow"])
+
+
+def test_amsgrad_groups_of_both_forms_in_one_optimizer_keep_their_own_rule():
+    # the stacked launcher steps many members' groups as one optimizer: each keeps its form
+    from dltricks.optim.amsgrad import AMSGrad
+
+    torch_w, paper_w = nn.Parameter(W0.clone()), nn.Parameter(W0.clone())
+    mixed = AMSGrad([{"params": [torch_w]}, {"params": [paper_w], "form": "paper"}], lr=0.01)
+    alone = nn.Parameter(W0.clone())
+    reference = torch.optim.Adam([alone], lr=0.01, amsgrad=True)
+    for _ in range(50):
+        for opt, params in ((mixed, (torch_w, paper_w)), (reference, (alone,))):
+            opt.zero_grad()
+            for w in params:
+                loss_of(w).backward()
+            opt.step()
+    assert torch.allclose(torch_w, alone, atol=1e-12, rtol=0)
+    assert torch.allclose(paper_w.detach(), amsgrad_algorithm_2(0.01, steps=50)[-1], atol=1e-12)

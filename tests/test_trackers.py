@@ -1,6 +1,6 @@
-"""logger=tensorboard|mlflow: what the trackers hold, read back with their own readers, equals
-the run's record; a resumed run continues the same log without a step twice; a failing
-tracker never fails the run."""
+"""logger=tensorboard|mlflow (wandb: test_wandb.py): what the trackers hold, read back with
+their own readers, equals the run's record; a resumed run continues the same log without a
+step twice; a failing tracker never fails the run."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(tmp_path):
     ("override", "named"),
     [
         ("logger.mlflow.tracking_uri=nonsense", "logger.mlflow.tracking_uri"),
-        ("logger=wandb", "Valid options: mlflow, none, tensorboard"),
+        ("logger=comet", "Valid options: mlflow, none, tensorboard, wandb"),
     ],
 )
 def test_bad_logger_values_are_refused_up_front(tmp_path, override, named):

@@ -151,8 +151,8 @@ def test_gpu_paths(tmp_path, extra):
     assert summary["status"] == "completed" and summary["device"].startswith("cuda")
 
 
-def test_mixed_precision_without_cuda_is_refused(tmp_path):
+def test_fp16_without_cuda_is_refused(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is here")
-    proc = dltricks("train", f"hydra.run.dir={tmp_path}", "trainer.precision=bf16")
+    proc = dltricks("train", f"hydra.run.dir={tmp_path}", "trainer.precision=fp16")
     assert proc.returncode == 2 and "trainer.precision" in proc.stderr

@@ -33,6 +33,26 @@ def fetch(url: str, path: Path, checksum: str | None, timeout: float = 30) -> Pa
     return path
 
 
+def fetch_all(files: list[tuple[str, Path, str | None]], timeout: float = 30) -> list[Path]:
+    """Each (url, path, checksum) as fetch() does; offline, one message naming every file
+    still missing (the four files of MNIST, not the first alone)."""
+    try:
+        return [fetch(url, path, checksum, timeout) for url, path, checksum in files]
+    except BadFile as err:
+        missing = [(url, path) for url, path, _ in files if not path.exists()]
+        if len(missing) < 2 or "could not be downloaded" not in str(err):
+            raise
+        folder = missing[0][1].parent
+        names = ", ".join(path.name for _, path in missing)
+        urls = " ".join(url for url, _ in missing)
+        raise BadFile(
+            f"{names} are not in {folder} and could not be downloaded "
+            f"({str(err).split('(', 1)[1].split(')', 1)[0]}). Download {urls} on a machine "
+            f"with a network and put them in {folder}/ (or point data.root, or "
+            "$DLTRICKS_DATA, at a folder that has them)"
+        ) from None
+
+
 def _download(url: str, path: Path, timeout: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dltricks.data import Arrays
-from dltricks.data.download import fetch
+from dltricks.data.download import fetch_all
 from dltricks.errors import BadFile
 
 FILES = (
@@ -65,10 +65,12 @@ def load(name: str = "mnist", root: str = "~/.cache/dltricks", verify: bool = Tr
     """Images as (N, 1, 28, 28) in [0, 1]; the official 60k/10k train/test split."""
     base, checksums = SOURCES[name]
     folder = Path(root).expanduser() / name
-    paths = [
-        fetch(base + f, folder / f, md5 if verify else None)
-        for f, md5 in zip(FILES, checksums, strict=True)
-    ]
+    paths = fetch_all(
+        [
+            (base + f, folder / f, md5 if verify else None)
+            for f, md5 in zip(FILES, checksums, strict=True)
+        ]
+    )
     x, y, x_test, y_test = (read_idx(p) for p in paths)
 
     def images(a: np.ndarray) -> np.ndarray:

@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+# An optimizer's `form` where torch's rule and the paper's algorithm part ways (AdamW, SGDW,
+# AMSGrad): torch's by default, the paper's on request; each module says how they differ.
+FORMS = ("torch", "paper")
+
 if TYPE_CHECKING:
     import torch
     from torch import nn

@@ -5,17 +5,18 @@ renders it; nothing here writes a file."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
 from dltricks.errors import BadInput
-from dltricks.report import compare, table
+from dltricks.report import compare, pooling, table
 from dltricks.report.diagnosis import Facts, Thresholds, diagnose
 from dltricks.report.runs import load_run
-from dltricks.rundir import OUTPUTS, find_runs
+from dltricks.rundir import OUTPUTS, find_runs, read_plan
 
 Groups = dict[str, list[Path]]  # a row's label -> the run dirs it aggregates
 
@@ -37,6 +38,9 @@ class Report:
     groups: Groups = field(default_factory=dict)  # what the plots draw, a line per label
     layers: pd.DataFrame | None = None  # --layers: the per-layer table
     sensitivity: Sensitivity | None = None  # --x
+    # further tables: a file's stem (for csv and json, a file each) -> (heading, table)
+    sections: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)
+    draw: Callable[[Path], list[Path]] | None = None  # its own figures (a comparison's)
 
 
 @dataclass
@@ -55,11 +59,17 @@ class Request:
 
 
 def build_report(req: Request) -> Report:
-    """Read every run under the paths and summarize them as asked."""
+    """Read every run under the paths and summarize them as asked (a comparison folder of
+    `dltricks versus`, its plan.json at the root: its own report)."""
     roots = req.paths or [newest_output()]
     for root in roots:
         if not root.exists():
             raise BadInput(f"{root}: no such file or directory")
+    plan, problem = read_plan(roots[0]) if len(roots) == 1 else (None, None)
+    if problem:
+        raise BadInput(f"{roots[0]}: its plan.json is unreadable ({problem})")
+    if plan is not None:
+        return comparison_report(roots[0], plan)
     found = find_runs(roots)
     run_dirs = [d.path for d in found]
     if not run_dirs:
@@ -69,6 +79,13 @@ def build_report(req: Request) -> Report:
         )
     rows = [load_run(d, req.target) for d in found]
     df = table.frame(rows, req.by)
+    pooled = []
+    if req.by and not req.compare:  # never average runs of different settings as seeds
+        added = pooling.hidden_differences(rows, list(_indices(df, req.by).values()), req.by)
+        if added:
+            pooled = [pooling.note(req.by, added)]
+            req = replace(req, by=[*req.by, *added])
+            df = table.frame(rows, req.by)
     df["run"] = [_relative(Path(r), roots) for r in df["run"]]
     title = f"dltricks report: {len(run_dirs)} runs under {_where(roots)}"
     if req.compare:
@@ -79,6 +96,7 @@ def build_report(req: Request) -> Report:
         report.title = title
         if req.x:
             report.sensitivity = Sensitivity(req.x, req.by, req.metrics)
+    report.notes = [*pooled, *report.notes]
     report.notes += [f"{r}: {w}" for r, w in zip(df["run"], df["warnings"], strict=True) if w]
     if req.layers:
         report.layers = table.layer_table(report.groups)
@@ -129,6 +147,33 @@ def summarize(df: pd.DataFrame, rows: list[dict], run_dirs: list[Path], req: Req
     return Report("", shown, numbers, notes, groups)
 
 
+def comparison_report(root: Path, plan: dict) -> Report:
+    """A comparison's report (report/versus.py): its table, the profiles, its figures."""
+    from dltricks.report import profile_plots, versus
+
+    plan = versus.checked(plan, root)
+    df, trials = versus.gather(root, plan)
+    prof, ratios = versus.profile_table(df)
+    options = list(plan["options"])
+
+    def draw(out: Path) -> list[Path]:
+        drawn = [
+            profile_plots.profile_plot(ratios, options, out / "profiles.png"),
+            profile_plots.sensitivity_plot(trials, options, out / "lr_sensitivity.png"),
+        ]
+        return [p for p in drawn if p is not None]
+
+    title = (
+        f"dltricks versus: {plan['group']}={','.join(options)} on {len(plan['problems'])} "
+        f"problems (budget {plan.get('budget')}, {plan.get('seeds')} seeds) in {root}"
+    )
+    numbers = df.drop(columns=["_errors"])
+    notes = versus.conclusions(df, prof, plan["group"])
+    shown_prof = prof.assign(**{c: prof[c].map(lambda v: f"{v:.2f}") for c in prof.columns[1:]})
+    return Report(title, versus.shown_table(df), numbers, notes,
+                  sections={"profiles": (versus.PROFILES, shown_prof)}, draw=draw)  # fmt: skip
+
+
 def merged(facts: list[Facts]) -> Facts:
     """A group's facts: an option where all its runs agree on it; still falling where most
     runs' curves were."""
@@ -164,7 +209,10 @@ def _indices(df: pd.DataFrame, by: list[str]) -> dict[tuple, list[int]]:
 
 
 def _label(keys: list[str], values: tuple) -> str:
-    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+    """A row's name in legends and notes: key=value as typed (3, not 3.0; a key the run
+    does not have left out, not shown as nan)."""
+    text = pd.Series(list(values), dtype=object).pipe(table.as_text)
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, text, strict=True) if v != "-")
 
 
 def _sorted(shown: pd.DataFrame, numbers: pd.DataFrame, sort: str, by: list[str]) -> pd.DataFrame:
@@ -176,13 +224,35 @@ def _sorted(shown: pd.DataFrame, numbers: pd.DataFrame, sort: str, by: list[str]
 
 
 def newest_output() -> Path:
-    """The newest sweep or run under outputs/ (by its date/time directory name)."""
-    candidates = [
-        p for kind in ("sweeps", "runs") for p in OUTPUTS.glob(f"{kind}/*/*") if p.is_dir()
-    ]
+    """The newest sweep or run under outputs/: the last started, by the DATE/TIME of its
+    name (Hydra's default dirs) or, for a dir named with hydra.sweep.dir or hydra.run.dir
+    (outputs/sweeps/seeds), by when it last changed."""
+    candidates = []
+    for kind in ("sweeps", "runs"):
+        for entry in (OUTPUTS / kind).glob("*"):
+            if not entry.is_dir() or entry.is_symlink():
+                continue
+            dated = _stamp(entry.name, "%Y-%m-%d") is not None
+            candidates += [p for p in entry.glob("*") if p.is_dir()] if dated else [entry]
     if not candidates:
         raise BadInput(f"no runs under {OUTPUTS}/: run `dltricks train` first, or name a path")
-    return max(candidates, key=lambda p: (p.parent.name, p.name))
+    return max(candidates, key=_started)
+
+
+def _started(folder: Path) -> float:
+    named = _stamp(f"{folder.parent.name} {folder.name}", "%Y-%m-%d %H-%M-%S-%f")
+    named = named or _stamp(f"{folder.parent.name} {folder.name}", "%Y-%m-%d %H-%M-%S")
+    return named if named is not None else folder.stat().st_mtime
+
+
+def _stamp(text: str, pattern: str) -> float | None:
+    """The local time `text` names in `pattern`, as seconds since the epoch (None: not one)."""
+    import datetime
+
+    try:
+        return datetime.datetime.strptime(text, pattern).timestamp()
+    except ValueError:
+        return None
 
 
 def _where(roots: list[Path]) -> str:

@@ -157,9 +157,15 @@ def request(opts: argparse.Namespace) -> Request:
 LAYERS = "Per-layer statistics (mean over each group's runs)"
 
 
+def tables(report: Report) -> dict[str, tuple[str, pd.DataFrame]]:
+    """The report's further tables (file stem -> heading, table): its sections, the layers'."""
+    layers = {"layers": (LAYERS, report.layers)} if report.layers is not None else {}
+    return {**report.sections, **layers}
+
+
 def show(report: Report, fmt: str) -> str:
     """The report on stdout, in --format."""
-    sections = {LAYERS: report.layers} if report.layers is not None else {}
+    sections = {title: df for title, df in tables(report).values()}
     return render.render(_data(report, fmt), fmt, report.title, report.notes, sections=sections)
 
 
@@ -177,14 +183,15 @@ def write_out(report: Report, out: Path, fmt: str) -> str:
 
 
 def _write_files(report: Report, out: Path, fmt: str) -> str:
-    images = figures(report, out)
+    images = report.draw(out) if report.draw else figures(report, out)
     fmt = "markdown" if fmt == "table" else fmt
     target = out / f"report.{render.SUFFIX[fmt]}"
-    sections = {LAYERS: report.layers} if report.layers is not None else {}
+    sections = {title: df for title, df in tables(report).values()}
     written = [target, *images]
-    if report.layers is not None and fmt in ("csv", "json"):  # machine formats: a table a file
-        written.insert(1, out / f"layers.{render.SUFFIX[fmt]}")
-        written[1].write_text(render.render(report.layers, fmt, report.title, []))
+    if fmt in ("csv", "json"):  # machine formats: a table a file
+        for stem, (_, df) in tables(report).items():
+            written.insert(1, out / f"{stem}.{render.SUFFIX[fmt]}")
+            written[1].write_text(render.render(df, fmt, report.title, []))
         sections = {}
     text = render.render(_data(report, fmt), fmt, report.title, report.notes, images, sections)
     target.write_text(text)
@@ -211,5 +218,7 @@ def figures(report: Report, out: Path) -> list[Path]:
 def _data(report: Report, fmt: str) -> pd.DataFrame:
     """Machine formats (csv, json) get the numbers; the others the formatted table."""
     if fmt in ("csv", "json") and report.numbers is not None:
+        if "diagnosis" not in report.shown:
+            return report.numbers
         return report.numbers.assign(diagnosis=report.shown["diagnosis"].to_numpy())
     return report.shown

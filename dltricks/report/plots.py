@@ -35,21 +35,27 @@ def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS
     loss = panels == LOSSES
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8), sharey=True)
     first = []  # each group's mean loss after the first epoch: where the y axis may end
+    drops: list[tuple[float, float]] = []  # where the first group's rate falls, as the paper shows
     for i, (label, runs) in enumerate(groups.items()):
-        df = _stack(runs, columns=("epoch", *panels))
+        df = _stack(runs, columns=("epoch", "lr", *panels))
         if df.empty or not set(panels) <= set(df.columns):
             continue
+        drops = drops or lr_drops(df)
         stats = df.groupby("epoch")[list(panels)].agg(["mean", "std"])
         for ax, col in zip(axes, panels, strict=True):
             mean, std = stats[(col, "mean")], stats[(col, "std")].fillna(0)
             style = {**_style(i), "marker": None}
             ax.plot(stats.index, mean, label=label, **style)
-            ax.fill_between(stats.index, mean - std, mean + std, alpha=0.2, color=style["color"])
+            low = (mean - std).clip(lower=0)  # errors and losses are never below 0
+            ax.fill_between(stats.index, low, mean + std, alpha=0.2, color=style["color"])
         first.append(stats[(panels[0], "mean")].iloc[0])
     if not first:
         plt.close(fig)
         return None
     for ax, col in zip(axes, panels, strict=True):
+        for k, (epoch, factor) in enumerate(drops):
+            mark = f"lr / {factor:.3g}" if k == 0 and ax is axes[-1] else None
+            ax.axvline(epoch, color="0.5", linestyle="--", linewidth=0.8, label=mark)
         ax.set_title(col.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(_integers())  # epochs are whole: no 2.5
@@ -62,6 +68,19 @@ def learning_curves(groups: Groups, path: Path, panels: tuple[str, ...] = ERRORS
             axes[0].set_ylim(top=3 * max(finite))
     _legend(fig, axes[-1])
     return _save(fig, plt, path)
+
+
+def lr_drops(df: pd.DataFrame) -> list[tuple[float, float]]:
+    """(epoch, factor) for each drop of the rate by at least 2x between two evaluations (a
+    step schedule's drops; a smooth schedule has none): marked at the earlier of the two."""
+    if "lr" not in df or df["lr"].isna().all():
+        return []
+    lr = df.groupby("epoch")["lr"].median()
+    before = lr.shift(1)
+    ratio = before / lr
+    # the drop came after the evaluation before it (a milestone at an epoch's end: exactly)
+    at = pd.Series(lr.index, index=lr.index).shift(1)
+    return [(float(at[e]), float(r)) for e, r in ratio.items() if np.isfinite(r) and r >= 2]
 
 
 def sensitivity(numbers: pd.DataFrame, by: list[str], x: str, metrics: list[str], path: Path):

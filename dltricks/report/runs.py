@@ -29,18 +29,21 @@ SUMMARY_NUMBERS = (
     "sparsity",
     "zero_weights",
 )
-CURVE = ("step", *EVALUATED)  # what a run's row needs of its metrics.csv
+CURVE = ("step", "epoch_s", *EVALUATED)  # what a run's row needs of its metrics.csv
 Curve = dict[str, Any]  # a metrics column -> its values (floats, nan for an empty cell)
 
 
-def load_run(run_dir: RunDir, target: float | None = None) -> dict[str, Any]:
+def load_run(
+    run_dir: RunDir, target: float | None = None, metric: str = "val_err"
+) -> dict[str, Any]:
     """One run as a flat dict: status, choices, overrides, final and best metrics, warnings;
-    with a target, steps_to_target: the first step where val_err <= target."""
+    with a target, steps_to_target and seconds_to_target: the first evaluation where
+    `metric` <= target (its step, and the epochs' seconds until then)."""
     row: dict[str, Any] = {"run": clean(str(run_dir)), "warnings": []}
     curve, problems = run_dir.read_metrics(CURVE)
     row["warnings"] += problems
     if target is not None:
-        row["steps_to_target"] = steps_to_target(curve, target)
+        row["steps_to_target"], row["seconds_to_target"] = to_target(curve, target, metric)
     summary = _read_summary(run_dir, row["warnings"])
     config, problem = run_dir.read_config()
     row["config"] = clean(config)
@@ -64,10 +67,18 @@ def load_run(run_dir: RunDir, target: float | None = None) -> dict[str, Any]:
     return row
 
 
-def steps_to_target(curve: Curve, target: float) -> float | None:
-    """The first step at which val_err <= target (None: never)."""
-    pairs = zip(curve.get("step", ()), curve.get("val_err", ()), strict=True)
-    return next((step for step, err in pairs if err <= target), None)
+def to_target(curve: Curve, target: float, metric: str = "val_err") -> tuple[Any, Any]:
+    """(steps, seconds) to the first evaluation where `metric` <= target ((None, None):
+    never); the seconds are the epochs' own (epoch_s), evaluations included."""
+    steps = curve.get("step", ())
+    values = curve.get(metric) or [math.nan] * len(steps)
+    durations = curve.get("epoch_s") or [math.nan] * len(steps)  # a file of other columns
+    seconds = 0.0
+    for step, value, epoch_s in zip(steps, values, durations, strict=True):
+        seconds += 0.0 if math.isnan(epoch_s) else epoch_s
+        if value <= target:
+            return step, seconds
+    return None, None
 
 
 def facts_of(choices: dict[str, Any], config: dict[str, Any], curve: Curve) -> Facts:

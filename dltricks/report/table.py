@@ -32,7 +32,7 @@ def frame(rows: list[dict[str, Any]], by: list[str] = ()) -> pd.DataFrame:
         for override in row["overrides"]:
             key, _, value = override.lstrip("+~").partition("=")
             if key not in row["choices"] and not key.startswith("hydra"):
-                rec[key] = _parse(value)
+                rec[key] = parse(value)
         for key in by:  # a grouping key no override named: read it from the run's config
             if key not in rec:
                 rec[key] = row["config"].get(key)
@@ -44,7 +44,8 @@ def frame(rows: list[dict[str, Any]], by: list[str] = ()) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _parse(value: str) -> Any:
+def parse(value: str) -> Any:
+    """A key's value as typed on the command line: 20, 0.1, true, adam."""
     for cast in (int, float):
         try:
             return cast(value)

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import array
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dltricks import records
 from dltricks.errors import BadFile, first_line
 from dltricks.rundir import lock, scan, torchfile
+from dltricks.rundir.comparison import read_plan, read_search_results, write_plan
 from dltricks.rundir.files import (
     MAX_JSON,
     RunFileError,
     read_bytes,
-    read_json,
     read_yaml,
     refuse_link,
+    remove_files,
     write_atomic,
     write_json_atomic,
 )
@@ -43,6 +43,7 @@ from dltricks.rundir.names import (
     OVERRIDES,
     SUMMARY,
 )
+from dltricks.rundir.summary import Summary, summary_of
 from dltricks.rundir.tables import MetricsWriter, keep_rows, read_columns
 
 Busy = lock.Busy
@@ -58,22 +59,10 @@ __all__ = [
     "find_runs",
     "holds_sweep",
     "jobs",
+    "read_plan",
+    "read_search_results",
+    "write_plan",
 ]
-
-
-@dataclass
-class Summary:
-    """summary.json as read back: its sound fields, those left out, and why nothing could be
-    read (None when it could)."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    wrong: list[str] = field(default_factory=list)
-    problem: str | None = None
-
-    @property
-    def status(self) -> str | None:
-        status = self.data.get("status")
-        return status if isinstance(status, str) else None
 
 
 class RunDir:
@@ -103,19 +92,13 @@ class RunDir:
     # ------------------------------------------------------------ summary.json
 
     def read_summary(self) -> Summary:
-        """summary.json read as untrusted input: bounded, an object, and only the fields that
-        fit records.SUMMARY_FIELDS (the others named in `wrong`)."""
+        """summary.json read as untrusted input (rundir/summary.py)."""
         if not self.exists(SUMMARY):
             return Summary(problem="missing")
         try:
-            data = read_json(self.file(SUMMARY))
-        except (RunFileError, OSError) as err:
-            reason = str(err) if isinstance(err, RunFileError) else first_line(err)
-            return Summary(problem=reason.removeprefix(f"{self.path / SUMMARY}: "))
-        if not isinstance(data, dict):
-            return Summary(problem="not a JSON object")
-        sound, wrong = records.sound_fields(data)
-        return Summary(sound, wrong)
+            return summary_of(self.file(SUMMARY))
+        except RunFileError as err:  # a link
+            return Summary(problem=str(err).removeprefix(f"{self.path / SUMMARY}: "))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.file(SUMMARY), summary)
@@ -240,6 +223,13 @@ class RunDir:
     @property
     def checkpoint_path(self) -> Path:
         return self.path / CHECKPOINT
+
+    def withdraw(self) -> None:
+        """A run refused for bad input before it trained: the files its start wrote go
+        (Hydra's record, the log, the lock, a summary), then the dir if that empties it, so
+        that no `failed` run is left for the report; nothing else in it is touched."""
+        if not (self.exists(METRICS) or self.has_checkpoint()):  # trained: its record stays
+            remove_files(self.path, [SUMMARY, CONFIG, OVERRIDES, HYDRA_YAML, LOG, lock.LOCK])
 
     def has_checkpoint(self) -> bool:
         return self.exists(CHECKPOINT)

@@ -6,6 +6,7 @@ turns that into a warning, a resume into exit 2."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -159,3 +160,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def remove_files(folder: Path, names: list[str]) -> None:
+    """The regular files `names` in `folder` (a link is left alone), then each folder on
+    their way and `folder` itself, where that empties them."""
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    parents = {(Path(folder) / n).parent for n in names} - {Path(folder)}
+    for empty in [*sorted(parents, reverse=True), Path(folder)]:
+        with contextlib.suppress(OSError):
+            empty.rmdir()  # only when empty

@@ -15,3 +15,5 @@ LOG = "train.log"  # the job's log records (conf/hydra/job_logging/dltricks.yaml
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep, in its sweep dir
 OUTPUTS = Path("outputs")  # where runs, sweeps and the tools' outputs go by default
 CHECKPOINT_FORMAT = "dltricks-checkpoint/1"
+PLAN = "plan.json"  # a comparison's (dltricks versus), at the root of its folder
+SEARCH_RESULTS = "optimization_results.yaml"  # a search's best trial, in its sweep dir

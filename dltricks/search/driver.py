@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dltricks.rundir import RunDir, jobs
+from dltricks.rundir.names import SEARCH_RESULTS as RESULTS  # as Hydra's plugin names it
 from dltricks.search import STORAGE_ENV, TRIAL_ENV, Settings
 from dltricks.search import space as spaces
 from dltricks.search import study as studies
-
-RESULTS = "optimization_results.yaml"  # the best trial, in the sweep dir (as Hydra's plugin)
 
 
 def run(s: Settings, cfg: Any, launcher: Any, arguments: list[str], sweep_dir: Path) -> None:
@@ -135,3 +134,15 @@ def write_results(study: Any, sweep_dir: Path) -> None:
     }
     text = yaml.safe_dump(result, sort_keys=False)
     write_atomic(sweep_dir / RESULTS, lambda f: f.write(text.encode()))
+
+
+def best_overrides(sweep_dir: Path) -> list[str] | None:
+    """The best trial of a finished search as overrides (its optimization_results.yaml),
+    None when no trial completed or the file is missing or unreadable."""
+    from dltricks.rundir import read_search_results
+
+    result = read_search_results(Path(sweep_dir))
+    params = result.get("best_params") if result else None
+    if not isinstance(params, dict) or not params:
+        return None
+    return [spaces.override(str(k), v) for k, v in params.items()]
