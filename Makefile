@@ -87,7 +87,7 @@ EXPERIMENTS := degradation degradation_mlp vanishing_gradient init_stats optimiz
 	regularization batchnorm schedules mnist1d_table transfer
 .PHONY: experiments $(EXPERIMENTS)
 
-experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~30 min on 2 cores)
+experiments: $(EXPERIMENTS) ## run every CPU experiment in sequence (~90 min on 2 cores)
 
 # The README's figures: EXPERIMENT/FIGURE of its report (outputs/experiments/EXPERIMENT/report/
 # FIGURE.png) = the name it gets in docs/

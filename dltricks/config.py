@@ -29,6 +29,21 @@ def groups() -> list[str]:
     return sorted(g for g in plugins.groups_of(plugins.builtin_conf()) if "/" not in g)
 
 
+def default_choices() -> dict[str, list[str]]:
+    """Each group's default option(s), from the primary config's defaults list (a list group,
+    regularization, may default to several or none; an optional group to none)."""
+    import yaml
+
+    primary = plugins.builtin_conf() / f"{plugins.PRIMARY}.yaml"
+    found: dict[str, list[str]] = {}
+    for entry in yaml.safe_load(primary.read_text()).get("defaults", []):
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                group = str(key).removeprefix("optional ").removeprefix("override ")
+                found[group] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return found
+
+
 def options(group: str) -> list[str]:
     """The options of a group: the YAML files in its folder, in dltricks' own conf/, the
     installed plugins' and the --config-dir folders."""

@@ -128,10 +128,12 @@ def train_help(overrides: list[str]) -> str:
 
     text = (plugins.builtin_conf() / "hydra" / "help" / "dltricks.yaml").read_text()
     help_cfg = yaml.safe_load(text)
-    lines = [help_cfg["header"], "", "Config groups (GROUP=OPTION):"]
+    lines = [help_cfg["header"], "", "Config groups (GROUP=OPTION; * the default):"]
+    defaults = config.default_choices()
     for group in config.groups():
         shown = [
-            o if where == plugins.BUILTIN else f"{o} ({where})"
+            (o if where == plugins.BUILTIN else f"{o} ({where})")
+            + ("*" if o in defaults.get(group, ()) else "")
             for where, o in config.origins(group)
         ]
         lines.append(f"{group}: {', '.join(shown)}")

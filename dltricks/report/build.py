@@ -87,7 +87,8 @@ def build_report(req: Request) -> Report:
             req = replace(req, by=[*req.by, *added])
             df = table.frame(rows, req.by)
     df["run"] = [_relative(Path(r), roots) for r in df["run"]]
-    title = f"dltricks report: {len(run_dirs)} runs under {_where(roots)}"
+    runs = f"{len(run_dirs)} run" + "s" * (len(run_dirs) != 1)
+    title = f"dltricks report: {runs} under {_where(roots)}"
     if req.compare:
         shown = compare.compare(df, rows, req.compare, req.metrics)
         report = Report(title, shown, None, [])
@@ -130,7 +131,8 @@ def summarize(df: pd.DataFrame, rows: list[dict], run_dirs: list[Path], req: Req
         )
     else:
         numbers = df
-        keys = table.varying(df)
+        named = {o.lstrip("+~").split("=", 1)[0] for r in rows for o in r["overrides"]}
+        keys = table.varying(df, named)
         shown = table.display(df, ["run", *keys], metrics, grouped=False)
         names = list(df["run"])
         groups = {

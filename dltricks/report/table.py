@@ -54,12 +54,13 @@ def parse(value: str) -> Any:
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
-def varying(df: pd.DataFrame) -> list[str]:
-    """The option and override columns whose value differs between runs (all, for one run)."""
+def varying(df: pd.DataFrame, named: set[str] = frozenset()) -> list[str]:
+    """The option and override columns whose value differs between runs; for one run, those
+    its command line `named` (the rest are the defaults: a row of 20 columns says nothing)."""
     skip = set(METRIC_COLUMNS) | {"run", "status", "seed", "error", "warnings"}
     candidates = [c for c in df.columns if c not in skip]
     if len(df) <= 1:
-        return [c for c in candidates if c in df and df[c].notna().any()]
+        return [c for c in candidates if c in named and df[c].notna().any()]
     return [c for c in candidates if df[c].astype(str).nunique(dropna=False) > 1]
 
 
