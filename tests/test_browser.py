@@ -71,3 +71,39 @@ def test_the_html_report_opens_without_errors_and_every_image_loads(chromium, tm
     assert (first, after) == ("3", "4")  # the depth column sorted descending
     assert wide  # no sideways scrolling of the page at laptop width
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_comparisons_html_page_opens_with_its_tables_and_figures(chromium, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    compared = tmp_path / "cmp"
+    proc = dltricks(
+        "versus", "optimizer=sgd,adam", "--problems", "digits_mlp,spirals_mlp", "--budget", "2",
+        "--seeds", "2", "trainer.epochs=2", "trainer.threads=1", "--out", str(compared),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "page"
+    proc = dltricks("report", str(compared), "--format", "html", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all(
+            "img",
+            "imgs => imgs.map(i => [i.getAttribute('alt'), i.complete && i.naturalWidth > 0])",
+        )
+        tables = page.eval_on_selector_all("table", "ts => ts.length")
+        text = page.inner_text("body")
+        wide = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        browser.close()
+    assert errors == []
+    sources = {src for src, _ in images}
+    assert {"profiles", "lr_sensitivity"} <= sources and all(ok for _, ok in images)
+    assert tables >= 2  # the results (tuned vs default gain included), the profiles
+    assert "Performance profiles" in text and "adam" in text and "digits_mlp" in text
+    assert wide
