@@ -130,9 +130,16 @@ def train_run(run_dir: Path, *overrides: str, **kw) -> subprocess.CompletedProce
     return proc
 
 
+def read_csv_exact(path: Path) -> pd.DataFrame:
+    """A CSV with every float exactly: pandas 2's default parser is not exact, pandas 3's is
+    (and deprecates asking for it)."""
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, **exact)
+
+
 def read_metrics(run_dir: Path) -> pd.DataFrame:
-    """metrics.csv as written: every float exactly (pandas 2's default parser is not)."""
-    return pd.read_csv(run_dir / "metrics.csv", float_precision="round_trip")
+    """metrics.csv as written, every float exactly."""
+    return read_csv_exact(run_dir / "metrics.csv")
 
 
 def read_summary(run_dir: Path) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-import pandas as pd
+from conftest import read_csv_exact
 
 from dltricks.records import METRIC_COLUMNS
 from dltricks.rundir.files import write_json_atomic
@@ -21,7 +21,7 @@ def test_rows_are_appended_whole_and_round_trip_exactly(tmp_path):
         w.write({"epoch": 2, "train_loss": 1 / 3})
     text = path.read_text()
     assert text.endswith("\n") and text.count("epoch,step") == 1
-    df = pd.read_csv(path, float_precision="round_trip")  # pandas 2 default parser: inexact
+    df = read_csv_exact(path)
     assert list(df.columns) == METRIC_COLUMNS
     assert df["train_loss"].tolist() == [value, 1 / 3]
     assert math.isnan(df["val_err"][0])  # missing values are empty cells
