@@ -16,6 +16,25 @@ from typing import TYPE_CHECKING, Any
 # AMSGrad): torch's by default, the paper's on request; each module says how they differ.
 FORMS = ("torch", "paper")
 
+
+class Forms:
+    """What the optimizers with a `form` share (mixed in before their torch.optim base): each
+    parameter group carries its form (a stacked run's members may differ), a group added
+    later takes the default, and a checkpoint from before `form` loads as torch's."""
+
+    def take_form(self, form: str) -> None:
+        if form not in FORMS:
+            raise ValueError(f"form={form!r}: must be one of {', '.join(FORMS)}")
+        self.defaults["form"] = form
+        for group in self.param_groups:
+            group.setdefault("form", form)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("form", "torch")  # a checkpoint from before `form`
+
+
 if TYPE_CHECKING:
     import torch
     from torch import nn

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from dltricks.optim import FORMS
+from dltricks.optim import Forms
 
 
-class AMSGrad(torch.optim.Adam):
+class AMSGrad(Forms, torch.optim.Adam):
     def __init__(
         self,
         params,
@@ -26,19 +26,10 @@ class AMSGrad(torch.optim.Adam):
         weight_decay: float = 0.0,
         form: str = "torch",
     ) -> None:
-        if form not in FORMS:
-            raise ValueError(f"form={form!r}: must be one of {', '.join(FORMS)}")
         super().__init__(
             params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=True
         )
-        for group in self.param_groups:
-            group.setdefault("form", form)
-        self.defaults["form"] = form
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("form", "torch")  # a checkpoint from before `form`
+        self.take_form(form)
 
     @torch.no_grad()
     def step(self, closure=None):

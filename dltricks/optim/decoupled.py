@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import torch
 
-from dltricks.optim import FORMS
+from dltricks.optim import Forms
 
 
-class AdamW(torch.optim.AdamW):
+class AdamW(Forms, torch.optim.AdamW):
     def __init__(
         self,
         params,
@@ -29,18 +29,10 @@ class AdamW(torch.optim.AdamW):
         amsgrad: bool = False,
         form: str = "torch",
     ) -> None:
-        if form not in FORMS:
-            raise ValueError(f"form={form!r}: must be one of {', '.join(FORMS)}")
         super().__init__(
             params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
         )
+        self.take_form(form)
         for group in self.param_groups:
-            group.setdefault("form", form)
             if group["form"] == "paper":  # torch multiplies by the scheduled rate: undo its lr part
                 group["weight_decay"] = group["weight_decay"] / group["lr"]
-        self.defaults["form"] = form
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("form", "torch")  # a checkpoint from before `form`

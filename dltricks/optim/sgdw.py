@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-from dltricks.optim import FORMS
+from dltricks.optim import Forms
 
 
-class SGDW(Optimizer):
+class SGDW(Forms, Optimizer):
     def __init__(
         self,
         params,
@@ -29,17 +29,11 @@ class SGDW(Optimizer):
         nesterov: bool = False,
         form: str = "torch",
     ) -> None:
-        if form not in FORMS:
-            raise ValueError(f"form={form!r}: must be one of {', '.join(FORMS)}")
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-        super().__init__(params, {**defaults, "form": form})
+        super().__init__(params, defaults)
+        self.take_form(form)
         for group in self.param_groups:
             group.setdefault("initial_lr", group["lr"])
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("form", "torch")  # a checkpoint from before `form`
 
     @torch.no_grad()
     def step(self, closure=None):
