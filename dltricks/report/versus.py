@@ -54,6 +54,10 @@ def _done(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["status"] in table.RESULTS]
 
 
+def _test_errors(rows: list[dict]) -> list[float]:
+    return [r["test_err"] for r in rows if r["test_err"] is not None]
+
+
 def _mean_ci(values: list[float]) -> tuple[float, float]:
     """Mean and the 95% interval's half-width (Student's t; nan below two values)."""
     from scipy.special import stdtrit  # Student's t quantile: scipy.stats costs 1 s to import
@@ -84,15 +88,16 @@ def gather(root: Path, plan: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, li
             default = _done(runs(root, plan, problem, option, "default"))
             tuned = runs(root, plan, problem, option, "tune")
             trials.setdefault(problem, []).extend({**t, "option": option} for t in tuned)
-            mean, ci = _mean_ci([r["test_err"] for r in rerun if r["test_err"] is not None])
-            base, base_ci = _mean_ci([r["test_err"] for r in default if r["test_err"] is not None])
+            errors = _test_errors(rerun)
+            mean, ci = _mean_ci(errors)
+            base, base_ci = _mean_ci(_test_errors(default))
             records.append({
                 "problem": problem, "option": option, "test_err": mean, "ci": ci,
                 "default_test_err": base, "default_ci": base_ci, "gain": base - mean,
                 "steps_to_target": _median_time(rerun, "steps_to_target"),
                 "seconds_to_target": _median_time(rerun, "seconds_to_target"),
                 "n": len(rerun), "trials": len(tuned),
-                "_errors": [r["test_err"] for r in rerun if r["test_err"] is not None],
+                "_errors": errors,
             })  # fmt: skip
     df = pd.DataFrame(records)
     df["vs_best"] = [_verdict(df, i) for i in df.index]
@@ -130,17 +135,15 @@ def profile_table(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 def shown_table(df: pd.DataFrame) -> pd.DataFrame:
-    def err(mean: float, ci: float) -> str:
-        return table.mean_std(mean, ci) if not pd.isna(ci) else table.mean_std(mean, math.nan)
-
     def time(v: float, digits: int) -> str:
         return "never" if not math.isfinite(v) else (f"{v:.0f}" if digits == 0 else f"{v:.3g}")
 
     return pd.DataFrame({
         "problem": df["problem"], "option": df["option"],
-        "test_err (95% CI)": [err(m, c) for m, c in zip(df["test_err"], df["ci"], strict=True)],
-        "at defaults": [err(m, c) for m, c in zip(df["default_test_err"], df["default_ci"],
-                                                   strict=True)],
+        "test_err (95% CI)": [table.mean_std(m, c)
+                              for m, c in zip(df["test_err"], df["ci"], strict=True)],
+        "at defaults": [table.mean_std(m, c)
+                        for m, c in zip(df["default_test_err"], df["default_ci"], strict=True)],
         "tuning gain": [f"{g:+.4f}" if not pd.isna(g) else "-" for g in df["gain"]],
         "steps to target": [time(v, 0) for v in df["steps_to_target"]],
         "seconds to target": [time(v, 1) for v in df["seconds_to_target"]],
