@@ -19,9 +19,8 @@ from dltricks.errors import BadInput
 from dltricks.report import profiles, table
 from dltricks.report.compare import welch_interval
 from dltricks.report.runs import load_run
-from dltricks.rundir import find_runs
+from dltricks.rundir import find_runs, phase_dir
 
-PHASES = ("default", "tune", "rerun")
 NAME = re.compile(r"[A-Za-z0-9_.+-]+")  # a problem's or option's name: a folder of the plan
 PROFILES = "Performance profiles (steps to the target; AlgoPerf's score over tau in [1, 4])"
 
@@ -47,7 +46,8 @@ def _named(name: Any) -> bool:
 def runs(root: Path, plan: dict[str, Any], problem: str, option: str, phase: str) -> list[dict]:
     target = float(plan["targets"][problem])
     metric = str((plan.get("metrics") or {}).get(problem, "val_err"))
-    return [load_run(d, target, metric) for d in find_runs([root / problem / option / phase])]
+    runs_dir = phase_dir(root, problem, option, phase)
+    return [load_run(d, target, metric) for d in find_runs([runs_dir])]
 
 
 def _done(rows: list[dict]) -> list[dict]:

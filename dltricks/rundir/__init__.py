@@ -19,7 +19,7 @@ from typing import Any
 from dltricks import records
 from dltricks.errors import BadFile, first_line
 from dltricks.rundir import lock, scan, torchfile
-from dltricks.rundir.comparison import read_plan, read_search_results, write_plan
+from dltricks.rundir.comparison import phase_dir, read_plan, read_search_results, write_plan
 from dltricks.rundir.files import (
     MAX_JSON,
     RunFileError,
@@ -59,6 +59,7 @@ __all__ = [
     "find_runs",
     "holds_sweep",
     "jobs",
+    "phase_dir",
     "read_plan",
     "read_search_results",
     "write_plan",

@@ -1,5 +1,5 @@
 """A comparison's folder (`dltricks versus`): its plan.json, read within bounds (someone else
-may have written it) and written atomically."""
+may have written it) and written atomically, and where each phase's sweep dir lies."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from typing import Any
 from dltricks.errors import first_line
 from dltricks.rundir.files import RunFileError, read_json, read_yaml, refuse_link, write_json_atomic
 from dltricks.rundir.names import PLAN, SEARCH_RESULTS
+
+
+def phase_dir(folder: Path, problem: str, option: str, phase: str) -> Path:
+    """Where one phase of one option on one problem lives: an ordinary sweep dir."""
+    return Path(folder) / problem / option / phase
 
 
 def read_plan(folder: Path) -> tuple[dict[str, Any] | None, str | None]:

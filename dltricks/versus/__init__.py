@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from dltricks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInput, bad_input
-from dltricks.rundir import OUTPUTS
+from dltricks.rundir import OUTPUTS, phase_dir
 from dltricks.versus.plan import PHASES, Plan, make, settle
 
 DEFAULT_PROBLEMS = "digits_mlp,spirals_mlp,teacher_mlp"
@@ -72,7 +72,7 @@ def run(plan: Plan, out: Path) -> list[int]:
     for problem in plan.problems:
         for option in plan.options:
             base = [f"problem={problem}", f"{plan.group}={option}", *plan.overrides]
-            where = {phase: plan.folder(out, problem, option, phase) for phase in PHASES}
+            where = {phase: phase_dir(out, problem, option, phase) for phase in PHASES}
             print(f"dltricks versus: {problem}, {plan.group}={option}", flush=True)
             codes.append(launch.train(["-m", *base, seeds, f"hydra.sweep.dir={where['default']}"]))
             codes.append(launch.train(["-m", *base, *search, "seed=0",

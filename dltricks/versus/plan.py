@@ -28,10 +28,6 @@ class Plan:
     targets: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)
 
-    def folder(self, out: Path, problem: str, option: str, phase: str) -> Path:
-        """Where one phase of one option on one problem lives: an ordinary sweep dir."""
-        return out / problem / option / phase
-
 
 def make(choice: str, problems: list[str], budget: int, seeds: int, **more: Any) -> Plan:
     """The plan a command line asks for, each part checked against the config's registry:
