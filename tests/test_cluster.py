@@ -188,7 +188,9 @@ def test_four_workers_started_at_once_fill_one_study_with_distinct_trials(tmp_pa
         dirs = [tmp_path / f"r{round_}w{w}" for w in range(4)]
         workers = [sweep(*args, f"hydra.sweep.dir={d}", cwd=tmp_path) for d in dirs]
         outs = [finish(w) for w in workers]  # every worker succeeds
-        assert all("search of" in o for o in outs)
+        # a worker that starts late may find the others have asked all 8 trials: it says so
+        assert all("search of" in o or "no trial left" in o for o in outs), outs
+        assert any("search of" in o for o in outs)
         from dltricks.search import study as studies
 
         trials = optuna_load("shared", studies.storage(storage, "shared")).trials
