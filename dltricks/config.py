@@ -204,6 +204,7 @@ def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
             needs = extras.missing(group, str(hydra.runtime.choices.get(group)))
             if needs:
                 raise ConfigError(needs)
+        checks.resolve_hydra(hydra)
         targets.check_hydra(OmegaConf.to_container(hydra, resolve=False))
         cfg = _without_hydra(cfg)
     checks.validate(cfg, base)

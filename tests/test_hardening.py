@@ -241,6 +241,36 @@ def test_values_that_would_fail_inside_the_job_are_refused_first(tmp_path, overr
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
+        (["-m", "seed=0,1", "hydra.sweep.subdir=${oops}"], "hydra.sweep.subdir=${oops}"),
+        (["-m", "seed=0,1", "hydra.sweep.dir=${oops}"], "hydra.sweep.dir=${oops}"),
+        (["hydra.run.dir=${oc.env:DLTRICKS_SURELY_UNSET}"], "DLTRICKS_SURELY_UNSET"),
+        (["hydra.job.name=${trainer.nope}"], "hydra.job.name=${trainer.nope}"),
+        (["-m", "hydra/sweeper=search", "optimizer=sgd", "hydra.sweeper.n_trials=${oops}"],
+         "hydra.sweeper.n_trials"),
+        (["-m", "hydra/launcher=stacked", "seed=0,1", "hydra.launcher.max_members=${oops}"],
+         "hydra.launcher.max_members"),
+    ],
+)  # fmt: skip
+def test_hydra_keys_that_would_not_resolve_are_refused_before_hydra_writes(
+    tmp_path, overrides, named, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # a sweep dir of ${oops} would be made here
+    where = [f"hydra.sweep.dir={tmp_path}/s"] if "hydra.sweep.dir=${oops}" not in overrides else []
+    code, err = run_cli("train", *overrides, *where, capsys=capsys)
+    assert code == 2 and named in err, err
+    assert list(tmp_path.iterdir()) == []  # no multirun.yaml, no run dir
+
+
+def test_hydra_keys_set_as_each_job_starts_still_interpolate(tmp_path):
+    proc = dltricks("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}",
+                    "hydra.sweep.subdir=job${hydra.job.num}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("job*")) == ["job0", "job1"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
         (["transfer.freeze=4"], "transfer.freeze=4: the model has 4 weight layers"),
         (["model.width=100000000"], "Use a smaller model.width"),
         (["data.root=/etc/passwd"], "data.root=/etc/passwd"),
