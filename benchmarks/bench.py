@@ -282,18 +282,20 @@ def stacked() -> dict:
             groups[name] = max(groups.get(name, 0.0), s["train_s"])
         return wall, sum(groups.values())
 
+    on_it = ["hydra/launcher=stacked"]
     cases = [
-        ("8 seeds, the default digits MLP", ["seed=0,1,2,3,4,5,6,7"], ">= 3"),
+        ("8 seeds, the default digits MLP", ["seed=0,1,2,3,4,5,6,7"], on_it, ">= 3"),
         ("12 runs of the degradation sweep (2 epochs, 4000 signals)",
          ["experiment=degradation", "hydra/launcher=basic", "trainer.epochs=2",
-          "data.load.num_samples=4000"], ">= 1.5"),
+          "data.load.num_samples=4000"],
+         [*on_it, "hydra.launcher.force=true"], ">= 1.5"),  # convnets: on the CPU, only forced
         ("8 learning rates of the optimizers experiment (adam, one seed)",
          ["experiment=optimizers", "hydra/launcher=basic", "optimizer=adam", "seed=0",
-          "trainer.lr_scale=0.1,0.2,0.5,1,2,5,10,20"], ">= 3"),
+          "trainer.lr_scale=0.1,0.2,0.5,1,2,5,10,20"], on_it, ">= 3"),
     ]  # fmt: skip
     rows = []
-    for what, args, goal in cases:
-        pairs = [(one([], args), one(["hydra/launcher=stacked"], args)) for _ in range(3)]
+    for what, args, launcher, goal in cases:
+        pairs = [(one([], args), one(launcher, args)) for _ in range(3)]
         # interleaved, the median of 3 each: one pair alone moved by 2x on this shared host
         basic, stack = ([statistics.median(t[k][i] for t in pairs) for i in (0, 1)] for k in (0, 1))
         for i, unit in enumerate(("wall s", "training s")):

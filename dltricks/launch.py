@@ -146,7 +146,7 @@ def check_command_line(overrides: list[str], multirun: bool) -> Launch:
     """Compose and check the config of every job the command line would start (for a search,
     its space), and Hydra's own node; for a sweep, the sweep dir (resolved now) and what the
     sweep adds to Hydra's overrides (sweep.sweeper_overrides); and `hydra.mode` as composed."""
-    from dltricks import config, search, sweep
+    from dltricks import config, search, stacked, sweep
 
     if not multirun:
         _, hydra = config.load_with_hydra(overrides)
@@ -154,6 +154,7 @@ def check_command_line(overrides: list[str], multirun: bool) -> Launch:
     # Hydra's node as Hydra composes it for a sweep: every override but the swept ones (a
     # preset, experiment=degradation, may set hydra.sweep.dir)
     _, hydra = config.load_with_hydra([o for o in overrides if not config.is_swept(o)])
+    stacked.check(hydra)
     searching = sweep.is_search(hydra)
     if searching:
         search.check(hydra, overrides)

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from dltricks.errors import ConfigError
-from dltricks.records import is_number
+from dltricks.records import is_int, is_number
 
 # A rule: (key pattern, test, what the value must be). fnmatch patterns over dotted keys.
 Rule = tuple[str, Callable[[Any], bool], str]
@@ -39,7 +39,7 @@ def _unit(x: Any) -> bool:  # (0, 1]
 
 
 def _int_at_least(n: int) -> Callable[[Any], bool]:
-    return lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= n
+    return lambda x: is_int(x) and x >= n
 
 
 # Words a key accepts beside values of its default's type.

@@ -30,10 +30,12 @@ def jobs(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
-def twins(tmp_path: Path, *args: str) -> list[tuple[Path, Path]]:
-    """The same sweep on the basic and on the stacked launcher: its job dirs, pairwise."""
+def twins(tmp_path: Path, *args: str, force: bool = False) -> list[tuple[Path, Path]]:
+    """The same sweep on the basic and on the stacked launcher: its job dirs, pairwise
+    (`force`: stacked where it trains slower, convnets on the CPU)."""
     sweep(tmp_path, "basic", *args)
-    out = sweep(tmp_path, "stacked", *args, launcher=STACKED).stdout
+    forced = ["hydra.launcher.force=true"] if force else []
+    out = sweep(tmp_path, "stacked", *args, *forced, launcher=STACKED).stdout
     assert "ran on their own" not in out, out  # every job stacked
     pairs = list(zip(jobs(tmp_path / "basic"), jobs(tmp_path / "stacked"), strict=True))
     assert pairs
@@ -73,14 +75,14 @@ def test_an_mlp_member_is_its_twin_bit_for_bit(tmp_path, args):
 def test_a_1d_convnet_member_is_its_twin(tmp_path):
     args = ["data=mnist1d", "data.load.num_samples=600", "model=convnet", "model.depth=8",
             "model.width=4", "norm=batch", "seed=0,1", "optimizer=momentum,adam"]  # fmt: skip
-    assert_twins(twins(tmp_path, *args), tolerance=0.0)
+    assert_twins(twins(tmp_path, *args, force=True), tolerance=0.0)
 
 
 def test_a_2d_convnet_member_is_its_twin(tmp_path):
     args = ["data=mnist", "data.load.verify=false", "model=convnet", "model.depth=8",
             "model.width=4", "norm=batch",
             "seed=0,1", "trainer.batch_size=32", "trainer.epochs=2"]  # fmt: skip
-    assert_twins(twins(tmp_path, *args), tolerance=0.0)
+    assert_twins(twins(tmp_path, *args, force=True), tolerance=0.0)
 
 
 def test_a_member_that_diverges_ends_alone_and_the_others_go_on(tmp_path):
@@ -97,6 +99,34 @@ def test_jobs_that_cannot_stack_run_on_their_own_in_the_same_sweep(tmp_path):
     statuses = [read_summary(j)["status"] for j in jobs(tmp_path / "mixed")]
     assert statuses == ["completed"] * 4
     assert "sweep of 4 jobs: 4 completed" in out
+
+
+def test_convnets_on_the_cpu_run_on_their_own_unless_forced(tmp_path):
+    """Stacked, a convnet's convolutions run member by member on the CPU: slower than its
+    jobs one by one (make bench), so they run one by one, the reason named once."""
+    args = ["data=mnist1d", "data.load.num_samples=300", "model=convnet,mlp", "model.depth=8",
+            "model.width=4", "seed=0,1", "trainer.epochs=1"]  # fmt: skip
+    out = sweep(tmp_path, "cpu", *args, launcher=STACKED).stdout
+    why = "jobs 0, 1 (model dltricks.models.convnet.ConvNet trains slower stacked on the CPU"
+    assert f"ran on their own: {why}" in out and out.count("ConvNet") == 1, out
+    stacked = ["stacked" in read_summary(j) for j in jobs(tmp_path / "cpu")]
+    assert stacked == [False, False, True, True]  # the MLPs still stack
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        ("max_members=abc", "hydra.launcher.max_members=abc: must be an integer >= 1"),
+        ("max_members=0", "hydra.launcher.max_members=0: must be an integer >= 1"),
+        ("force=maybe", "hydra.launcher.force=maybe: must be true or false"),
+    ],
+)
+def test_a_bad_launcher_key_exits_2_before_any_run(tmp_path, key, message):
+    where = tmp_path / "bad"
+    proc = dltricks("train", "-m", STACKED, f"hydra.launcher.{key}", "seed=0,1",
+                    f"hydra.sweep.dir={where}")  # fmt: skip
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not where.exists()
 
 
 def test_the_report_of_a_stacked_sweep_is_the_basic_ones(tmp_path):

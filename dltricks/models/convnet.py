@@ -116,6 +116,9 @@ class BasicBlock(nn.Module):
 
 class ConvNet(nn.Module):
     stackable = True  # hydra/launcher=stacked may train several as one (dltricks.stacked)
+    # but not on the CPU by default: there a stacked group's convolutions and batch norms run
+    # member by member, and the group trains slower than its jobs one by one (make bench)
+    stacks_on_cpu = False
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dltricks import records
 from dltricks.errors import ConfigError
 
 TRIAL_ENV = "DLTRICKS_SEARCH_TRIAL"  # the job's trial number (hydra.job.env_set)
@@ -75,7 +76,7 @@ def settings(node: Any) -> Settings:
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return records.is_int(value) and value >= 1
 
 
 def in_this_process(hydra: DictConfig) -> bool:

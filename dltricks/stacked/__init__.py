@@ -13,6 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dltricks import records
+
 # What a stacked group shares: everything that shapes the computation (the data, the model
 # and its layers, the batch, the epochs and their order's size, the device and precision).
 SHARED = ("data", "model", "activation", "norm", "loss", "transfer")
@@ -27,15 +29,48 @@ NOT_STACKED = {  # a run option -> why it runs on its own
 }
 
 
-def why_not(cfg: DictConfig) -> str | None:
+OPTIONS = {  # hydra.launcher's keys (conf/hydra/launcher/stacked.yaml): what each must be
+    "max_members": ("an integer >= 1", lambda v: records.is_int(v) and v >= 1),
+    "force": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def check(hydra: DictConfig) -> None:
+    """The launcher's own keys, when the sweep runs on it: exit 2 naming the key."""
+    from omegaconf import OmegaConf
+
+    from dltricks.errors import ConfigError
+
+    node = hydra.launcher
+    if not str(node.get("_target_", "")).startswith("hydra_plugins.dltricks_stacked."):
+        return
+    for key, value in OmegaConf.to_container(node, resolve=True).items():
+        if key.startswith("_"):
+            continue
+        if key not in OPTIONS:
+            raise ConfigError(
+                f"hydra.launcher.{key}: unknown key. Valid keys: {', '.join(OPTIONS)}"
+            )
+        wanted, ok = OPTIONS[key]
+        if not ok(value):
+            raise ConfigError(f"hydra.launcher.{key}={value}: must be {wanted}")
+
+
+def why_not(cfg: DictConfig, force: bool = False) -> str | None:
     """Why a job cannot join a stacked group (None: it can): a model that does not opt in
-    (`stackable = True` on its factory), a precision other than fp32, probes, compiling,
-    adversarial examples (a forward pass of its own model), frozen layers."""
+    (`stackable = True` on its factory), or one that trains slower stacked on the CPU
+    (`stacks_on_cpu = False`, unless `force`), a precision other than fp32, probes,
+    compiling, adversarial examples (a forward pass of its own model), frozen layers."""
     from dltricks import targets
 
     factory = targets.factory_of(cfg.model, "model")
     if not getattr(factory, "stackable", False):
         return f"model {cfg.model._target_} does not stack"
+    if not (force or getattr(factory, "stacks_on_cpu", True)) and _on_cpu(cfg.trainer.device):
+        return (
+            f"model {cfg.model._target_} trains slower stacked on the CPU; "
+            "hydra.launcher.force=true stacks it anyway"
+        )
     for key, reason in NOT_STACKED.items():
         section, _, name = key.partition(".")
         if cfg[section][name]:
@@ -47,6 +82,18 @@ def why_not(cfg: DictConfig) -> str | None:
     if cfg.transfer.freeze:
         return "transfer.freeze"
     return None
+
+
+def _on_cpu(name: str) -> bool:
+    """Whether trainer.device names the CPU here (a device that is not there: not the CPU,
+    the job says so itself when it runs)."""
+    from dltricks import device
+    from dltricks.errors import ConfigError
+
+    try:
+        return device.pick(str(name)).type == "cpu"
+    except (ConfigError, RuntimeError):
+        return False
 
 
 def group_key(cfg: DictConfig) -> str:

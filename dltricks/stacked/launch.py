@@ -24,13 +24,15 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial: int) 
     cfg = launcher.config
     configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
     Path(str(cfg.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    returns, members, alone = [], {}, []
+    returns: list[Any] = []
+    members: dict[str, list[Any]] = {}
+    alone: dict[str, list[str]] = {}  # why -> the jobs that ran on their own for it
     for i, overrides in enumerate(job_overrides):
         num = initial + i
         job_cfg = launcher.hydra_context.config_loader.load_sweep_config(cfg, list(overrides))
         with open_dict(job_cfg):
             job_cfg.hydra.job.id = job_cfg.hydra.job.num = num
-        reason = stacked.why_not(_task(job_cfg))
+        reason = stacked.why_not(_task(job_cfg), bool(launcher.force))
         task = launcher.task_function if reason else _member(num)
         ret = run_job(
             hydra_context=launcher.hydra_context,
@@ -41,12 +43,13 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial: int) 
         )
         returns.append(ret)
         if reason:
-            alone.append(f"{num} ({reason})")
+            alone.setdefault(reason, []).append(str(num))
         elif _is_member(ret):
             members.setdefault(stacked.group_key(_task(job_cfg)), []).append(ret)
         configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
     if alone:
-        print(f"dltricks: stacked launcher: ran on their own: jobs {', '.join(alone)}", flush=True)
+        why = "; ".join(f"jobs {', '.join(nums)} ({reason})" for reason, nums in alone.items())
+        print(f"dltricks: stacked launcher: ran on their own: {why}", flush=True)
     for rets in members.values():
         for chunk in _fit(rets, int(launcher.max_members)):
             _train(chunk)

@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_members: int = 16) -> None:
-        self.max_members = max_members
+    def __init__(self, max_members: int = 16, force: bool = False) -> None:
+        self.max_members, self.force = max_members, force
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
