@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dltricks import config_checks as checks
-from dltricks import extras, plugins, targets
+from dltricks import extras, hydra_checks, plugins, targets
 from dltricks.errors import ConfigError
 
 CONFIG_MODULE = "dltricks.conf"  # conf/, packaged with the code
@@ -204,7 +204,7 @@ def _load(overrides: list[str], with_hydra: bool) -> tuple[DictConfig, Any]:
             needs = extras.missing(group, str(hydra.runtime.choices.get(group)))
             if needs:
                 raise ConfigError(needs)
-        checks.resolve_hydra(hydra)
+        hydra_checks.resolve_hydra(hydra)
         targets.check_hydra(OmegaConf.to_container(hydra, resolve=False))
         cfg = _without_hydra(cfg)
     checks.validate(cfg, base)

@@ -94,35 +94,6 @@ def resolve(cfg: DictConfig) -> None:
         raise ConfigError(f"{key or 'the config'}: {first_lines(err, 1)}") from None
 
 
-def resolve_hydra(node: Any, prefix: str = "hydra") -> None:
-    """Every interpolation in Hydra's node must resolve before Hydra runs (`${nope}` in
-    hydra.sweep.dir would end in Hydra's traceback, after multirun.yaml is written), but for
-    the values Hydra sets only as each job starts (hydra.job.num, hydra.runtime.output_dir,
-    and what the `${hydra:...}` resolver reads)."""
-    from omegaconf.errors import (
-        InterpolationToMissingValueError,
-        MissingMandatoryValue,
-        OmegaConfBaseException,
-    )
-
-    keys = range(len(node)) if isinstance(node, ListConfig) else list(node.keys())
-    for key in keys:
-        child = node._get_node(key)
-        raw = child._value() if child is not None else None
-        if isinstance(raw, str) and "${hydra:" in raw.replace(" ", ""):
-            continue  # the job's own Hydra config: set as it starts
-        if isinstance(child, DictConfig | ListConfig) and not child._is_interpolation():
-            if not child._is_none() and not child._is_missing():
-                resolve_hydra(child, f"{prefix}.{key}")
-            continue
-        try:
-            node[key]
-        except (MissingMandatoryValue, InterpolationToMissingValueError):
-            continue  # a value Hydra fills in for each job
-        except OmegaConfBaseException as err:
-            raise ConfigError(f"{prefix}.{key}={raw}: {first_lines(err, 1)}") from None
-
-
 def leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, value) for every leaf of a config, unresolved interpolations skipped, and
     the options' search spaces (the search checks those: dltricks.search)."""

@@ -146,20 +146,26 @@ def check_command_line(overrides: list[str], multirun: bool) -> Launch:
     """Compose and check the config of every job the command line would start (for a search,
     its space), and Hydra's own node; for a sweep, the sweep dir (resolved now) and what the
     sweep adds to Hydra's overrides (sweep.sweeper_overrides); and `hydra.mode` as composed."""
-    from dltricks import config, search, stacked, sweep
+    from dltricks import config, hydra_checks, search, stacked, sweep
 
     if not multirun:
         _, hydra = config.load_with_hydra(overrides)
+        hydra_checks.check_keys(hydra)
         return Launch(mode=hydra.mode)
     # Hydra's node as Hydra composes it for a sweep: every override but the swept ones (a
     # preset, experiment=degradation, may set hydra.sweep.dir)
     _, hydra = config.load_with_hydra([o for o in overrides if not config.is_swept(o)])
+    hydra_checks.check_keys(hydra)
     stacked.check(hydra)
     searching = sweep.is_search(hydra)
-    if searching:
+    if searching:  # its jobs' overrides: unknown yet but the fixed ones
+        fixed = [o for o in overrides if not config.is_swept(o) and not config.is_hydra(o)]
+        hydra_checks.check_subdirs(hydra, [fixed])
         search.check(hydra, overrides)
     else:
-        for job in sweep.checked_jobs(overrides):
+        jobs = sweep.checked_jobs(overrides)
+        hydra_checks.check_subdirs(hydra, jobs)
+        for job in jobs:
             config.load(job)
     pinned = sweep.sweeper_overrides(hydra, overrides)
     return Launch(Path(str(hydra.sweep.dir)), pinned, hydra.mode, search=searching)

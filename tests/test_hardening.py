@@ -261,11 +261,55 @@ def test_hydra_keys_that_would_not_resolve_are_refused_before_hydra_writes(
     assert list(tmp_path.iterdir()) == []  # no multirun.yaml, no run dir
 
 
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["-m", "hydra.sweep.subdir=../escape"], "hydra.sweep.subdir=../escape: a job's dir"),
+        (["-m", "hydra.sweep.subdir=${oc.env:DLTRICKS_ESCAPE}"], "must lie inside the sweep"),
+        (["-m", "hydra.sweep.subdir=."], "hydra.sweep.subdir=.: a job's dir"),
+        (["-m", "hydra.output_subdir=../escape"], "hydra.output_subdir=../escape: dltricks"),
+        (["hydra.output_subdir=../escape"], "leave it as .hydra"),
+        (["hydra.verbose=[1,2]"], "hydra.verbose=[1, 2]: must be"),
+    ],
+)
+def test_hydra_keys_that_would_write_outside_a_run_are_refused(
+    tmp_path, overrides, named, capsys, monkeypatch
+):
+    monkeypatch.setenv("DLTRICKS_ESCAPE", str(tmp_path / "escape"))
+    args = ["seed=0,1"] if "-m" in overrides else []
+    where = [f"hydra.sweep.dir={tmp_path}/s", f"hydra.run.dir={tmp_path}/s"]
+    code, err = run_cli("train", *overrides, *args, *where, capsys=capsys)
+    assert code == 2 and named in err, err
+    assert list(tmp_path.iterdir()) == []  # neither the sweep dir nor ../escape
+
+
+def test_a_jobs_override_dirname_is_hydras_own():
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from dltricks.hydra_compat import override_dirname
+
+    jobs = [["seed=1", "optimizer=adam", "+x.y=a/..,b", "~z", "name='a=b'"],
+            ["model.depth=20", "trainer.threads=1", "optimizer.lr=0.1"], []]  # fmt: skip
+    for kv, item, exclude in (("=", ",", []), (":", "__", ["seed", "trainer.threads", "x.y"])):
+        settings = OmegaConf.create({"kv_sep": kv, "item_sep": item, "exclude_keys": exclude})
+        for job in jobs:
+            parsed = OverridesParser.create().parse_overrides(job)
+            hydra = get_overrides_dirname(parsed, exclude, item, kv)
+            assert override_dirname(job, settings) == hydra, job
+
+
 def test_hydra_keys_set_as_each_job_starts_still_interpolate(tmp_path):
-    proc = dltricks("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}",
-                    "hydra.sweep.subdir=job${hydra.job.num}")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.glob("job*")) == ["job0", "job1"]
+    """A job's dir may lie deeper in the sweep dir: the tally, the skip and the report find it."""
+    args = ["train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}",
+            "hydra.sweep.subdir=job/${hydra.job.num}"]  # fmt: skip
+    proc = dltricks(*args)
+    assert proc.returncode == 0 and "sweep of 2 jobs: 2 completed" in proc.stdout, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["0", "1"]
+    again = dltricks(*args).stdout
+    assert again.count("already completed: skipped") == 2 and "2 completed" in again
+    assert "job/1" in dltricks("report", str(tmp_path), "--format", "csv").stdout
 
 
 @pytest.mark.parametrize(

@@ -283,4 +283,9 @@ def jobs(sweep_dir: Path) -> list[RunDir]:
     return [RunDir(p) for p in scan.job_dirs(sweep_dir)]
 
 
+def is_record_dir(output_subdir: Any) -> bool:
+    """Whether Hydra's `hydra.output_subdir` puts a job's record where dltricks reads it."""
+    return output_subdir == HYDRA
+
+
 holds_sweep = scan.holds_sweep

@@ -52,14 +52,15 @@ def run_dirs(paths: list[Path]) -> list[Path]:
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Hydra's job dirs of a sweep (with .hydra/, not through a symlink)."""
-    if not Path(sweep_dir).is_dir():
-        return []
-    return [
-        p
-        for p in sorted(Path(sweep_dir).iterdir())
-        if not p.is_symlink() and (p / HYDRA).is_dir() and not (p / HYDRA).is_symlink()
-    ]
+    """Hydra's job dirs of a sweep (with .hydra/, not through a symlink), at any depth below
+    it (hydra.sweep.subdir=a/${hydra.job.num}), none inside another."""
+    found = []
+    for here, dirs, _ in os.walk(sweep_dir):  # symlinked folders are not walked into
+        job = Path(here) != Path(sweep_dir) and os.path.isdir(Path(here) / HYDRA)
+        if job and not os.path.islink(Path(here) / HYDRA):
+            found.append(Path(here))
+        dirs[:] = [] if job else sorted(d for d in dirs if d != HYDRA)  # none inside a job
+    return sorted(found)
 
 
 def holds_sweep(folder: Path) -> bool:
