@@ -780,6 +780,38 @@ def test_the_report_lists_an_extreme_run_with_a_warning_and_the_others(finished,
     assert "odd: " in proc.stdout  # its warning
 
 
+def test_a_folder_nested_a_thousand_deep_beside_a_run_is_no_recursion_error(finished, tmp_path):
+    from dltricks import rundir
+
+    good = copy_of(finished, tmp_path, "good")
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    try:
+        nest(deep, 1200)
+        assert [j.path for j in rundir.jobs(tmp_path)] == [good]  # the tally's walk
+        proc = dltricks("report", str(tmp_path), "--format", "markdown", process=True)
+        assert proc.returncode == 0 and "| good " in proc.stdout, proc.stderr
+    finally:  # a level at a time (shutil.rmtree, pytest's too, would recurse as deep)
+        while (deep / "d").exists():
+            if (deep / "d" / "d").exists():
+                os.rename(deep / "d" / "d", deep / "up")
+            os.rmdir(deep / "d")
+            if (deep / "up").exists():
+                os.rename(deep / "up", deep / "d")
+
+
+def nest(folder: Path, n: int) -> None:
+    """`folder`/d/d/.../d, n deep, each made relative to its parent (no path that long)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(n):
+            os.mkdir("d", dir_fd=fd)
+            fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+            os.close(parent)
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("case", ["nested", "huge-int", "fifo"])
 def test_a_resume_of_an_extreme_summary_exits_2(finished, tmp_path, case):
     run = copy_of(finished, tmp_path)

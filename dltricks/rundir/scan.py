@@ -33,6 +33,27 @@ def refuse_links(folder: Path, depth: int) -> None:
             return
 
 
+MAX_DEPTH = 32  # folders below a path looked into for runs (a sweep's job: two or three)
+
+
+def walk(root: Path, depth: int = MAX_DEPTH):
+    """os.walk's (folder, its folders, its files), top-down, without recursion (a folder
+    nested a thousand deep is no RecursionError), `depth` levels at most, never into a
+    symlinked folder; a caller may prune the folders list, as with os.walk."""
+    todo = [(Path(root), depth)]
+    while todo:
+        here, left = todo.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError:
+            continue
+        dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        files = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+        yield here, dirs, files
+        if left > 0:
+            todo += [(here / d, left - 1) for d in reversed(dirs)]
+
+
 def holds_run(folder: Path) -> bool:
     """Whether a run has been here: a summary, metrics or Hydra's record of a job."""
     return any(os.path.lexists(Path(folder) / f) for f in (SUMMARY, METRICS, CONFIG))
@@ -44,10 +65,10 @@ def run_dirs(paths: list[Path]) -> list[Path]:
     write anything)."""
     found: set[Path] = set()
     for root in paths:
-        for here, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            if SUMMARY in files or METRICS in files or os.path.lexists(Path(here) / CONFIG):
-                found.add(Path(here))
+        for here, dirs, files in walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            if SUMMARY in files or METRICS in files or os.path.lexists(here / CONFIG):
+                found.add(here)
     return sorted(found)
 
 
@@ -55,11 +76,11 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     """Hydra's job dirs of a sweep (with .hydra/, not through a symlink), at any depth below
     it (hydra.sweep.subdir=a/${hydra.job.num}), none inside another."""
     found = []
-    for here, dirs, _ in os.walk(sweep_dir):  # symlinked folders are not walked into
-        job = Path(here) != Path(sweep_dir) and os.path.isdir(Path(here) / HYDRA)
-        if job and not os.path.islink(Path(here) / HYDRA):
-            found.append(Path(here))
-        dirs[:] = [] if job else sorted(d for d in dirs if d != HYDRA)  # none inside a job
+    for here, dirs, _ in walk(sweep_dir):  # symlinked folders are not walked into
+        job = here != Path(sweep_dir) and HYDRA in dirs
+        if job:
+            found.append(here)
+        dirs[:] = [] if job else [d for d in dirs if d != HYDRA]  # none inside a job
     return sorted(found)
 
 

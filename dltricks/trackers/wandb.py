@@ -9,13 +9,13 @@ the same W&B run: its id is kept in summary.json (trackers.wandb.run_id).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from dltricks import records
 from dltricks.errors import ConfigError
 from dltricks.rundir import RunDir
+from dltricks.rundir.scan import walk
 from dltricks.trackers.common import needs, numbers
 
 MODES = ("online", "offline", "disabled")
@@ -94,8 +94,8 @@ def drop_links(folder: Path) -> None:
     """The symlinks wandb leaves in its folder (logs/debug-core.log -> ~/.cache/wandb/...):
     a run dir holds no link (dltricks resume refuses one), so they go once the run is over;
     the files they point to stay where wandb keeps them."""
-    for here, dirs, files in os.walk(folder):  # never into a linked folder
-        for name in [*dirs, *files]:
-            path = Path(here) / name
+    for here, _, files in walk(folder):  # never into a linked folder
+        for name in files:  # a link to a folder is listed with the files
+            path = here / name
             if path.is_symlink():
                 path.unlink()
