@@ -131,8 +131,11 @@ def test_a_failed_tuning_trial_does_not_end_the_comparison(tmp_path, monkeypatch
         (["optimizer=sgd,adam", "--seeds", "0"], "--seeds 0: must be 1 or more"),
         (["optimizer=sgd,adam", "problem.target=-0.1"], "problem.target=-0.1: val_err can never"),
         (["sgd,adam"], "name one group's options"),
+        (["optimizer=sgd,adam", "hydra/launcher=stacked", "hydra.launcher.max_members=abc"],
+         "hydra.launcher.max_members=abc: must be an integer"),
+        (["optimizer=sgd,adam", "hydra.sweep.subdir=../x"], "hydra.sweep.subdir=../x"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_exits_2_before_any_run(tmp_path, args, said):
     proc = versus(tmp_path / "cmp", *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr

@@ -68,6 +68,11 @@ def make(choice: str, problems: list[str], budget: int, seeds: int, **more: Any)
     for option in options:  # every option with every problem: a config that passes the checks
         for problem in problems:
             config.load([f"problem={problem}", f"{group}={option}", *plan.overrides])
+    if problems:  # Hydra's own keys (the launcher's...), as each phase's sweep will have them
+        from dltricks import launch
+
+        first = [f"problem={problems[0]}", f"{group}={options[0]}", *plan.overrides]
+        launch.check_command_line([*first, "seed=0,1"], multirun=True)
     return plan
 
 
