@@ -820,6 +820,37 @@ def test_a_resume_of_an_extreme_summary_exits_2(finished, tmp_path, case):
     refused(proc, "summary.json")
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [(".hydra", "a file"), ("checkpoint.pt", "a folder"), ("train.log", "a folder"),
+     (".hydra/overrides.yaml", "a folder")],
+)  # fmt: skip
+def test_a_resume_of_a_run_file_of_the_wrong_kind_exits_2_naming_it(finished, tmp_path, name, kind):
+    import shutil
+
+    run = copy_of(finished, tmp_path)
+    target = run / name
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    target.write_text("x") if kind == "a file" else target.mkdir()
+    before = (run / "summary.json").read_bytes()
+    proc = dltricks("resume", str(run), "trainer.epochs=2", process=True, timeout=60)
+    refused(proc, name)
+    assert (run / "summary.json").read_bytes() == before  # nothing rewritten
+
+
+def test_a_sweep_rerun_over_a_job_whose_record_is_a_file_exits_2(finished, tmp_path, capsys):
+    import shutil
+
+    (tmp_path / "sweep").mkdir()
+    job = copy_of(finished, tmp_path / "sweep", "0")
+    shutil.rmtree(job / ".hydra")
+    (job / ".hydra").write_text("x")
+    code, err = run_cli("train", "-m", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                        capsys=capsys)  # fmt: skip
+    assert code == 2 and f"{job / '.hydra'}: refused, not a folder" in err, err
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["0"]
+
+
 def test_a_resume_moves_an_overlong_metrics_line_aside_and_keeps_its_rows(finished, tmp_path):
     run = copy_of(finished, tmp_path)
     EXTREME["long-field"](run)

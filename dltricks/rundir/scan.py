@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dltricks.rundir.files import refuse_link
+from dltricks.rundir.files import RunFileError, refuse_link
 from dltricks.rundir.names import CONFIG, HYDRA, METRICS, MULTIRUN, SUMMARY
 
 MAX_SCAN = 20_000  # entries looked at for symlinks before a run or sweep starts
@@ -15,7 +15,8 @@ MAX_SCAN = 20_000  # entries looked at for symlinks before a run or sweep starts
 
 def refuse_links(folder: Path, depth: int) -> None:
     """RunFileError naming the first symlink in `folder`, `depth` levels down (a bounded
-    number of entries: a huge folder is not walked to its end)."""
+    number of entries: a huge folder is not walked to its end), or the first .hydra that
+    is no folder (Hydra would fail to make its record there, in a traceback)."""
     todo, seen = [(Path(folder), depth)], 0
     while todo:
         here, left = todo.pop()
@@ -27,6 +28,8 @@ def refuse_links(folder: Path, depth: int) -> None:
             seen += 1
             if entry.is_symlink():
                 refuse_link(Path(entry.path))
+            if entry.name == HYDRA and not entry.is_dir(follow_symlinks=False):
+                raise RunFileError(f"{entry.path}: refused, not a folder (Hydra's record)")
             if left > 1 and entry.is_dir(follow_symlinks=False):
                 todo.append((Path(entry.path), left - 1))
         if seen > MAX_SCAN:
