@@ -838,6 +838,21 @@ def test_a_resume_of_a_run_file_of_the_wrong_kind_exits_2_naming_it(finished, tm
     assert (run / "summary.json").read_bytes() == before  # nothing rewritten
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("epoch,layer\n1,\x1b[31m\n", 2), ("x\n", 2), ("epoch,index,grad_norm\n0,0,1\n", 0)],
+    ids=["no-stats", "no-columns", "some-stats"],
+)
+def test_a_layers_csv_that_lacks_columns_is_no_keyerror(finished, tmp_path, text, code):
+    (tmp_path / "runs").mkdir()
+    run = copy_of(finished, tmp_path / "runs", "odd")
+    (run / "layers.csv").write_text(text)
+    proc = dltricks("report", str(tmp_path / "runs"), "--layers", "--format", "markdown")
+    assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
+    if code:
+        assert "--layers: no per-layer statistics (layers.csv)" in proc.stderr
+
+
 def test_a_sweep_rerun_over_a_job_whose_record_is_a_file_exits_2(finished, tmp_path, capsys):
     import shutil
 

@@ -102,7 +102,10 @@ def build_report(req: Request) -> Report:
     if req.layers:
         report.layers = table.layer_table(report.groups)
         if report.layers.empty:
-            raise BadInput("--layers: no layers.csv in these runs (train with trainer.probes=true)")
+            raise BadInput(
+                "--layers: no per-layer statistics (layers.csv) in these runs; train with "
+                "trainer.probes=true"
+            )
     return report
 
 

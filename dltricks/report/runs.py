@@ -202,7 +202,11 @@ def read_table(run_dir: Path, layers: bool = False, columns: tuple[str, ...] | N
     `columns` asked for (all if None); whole rows only."""
     rd = RunDir(run_dir)
     data, _ = rd.read_layers(columns) if layers else rd.read_metrics(columns)
-    return pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in data.items()})
+    df = pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in data.items()})
+    for column in columns or ():  # a file that lacks one (someone else's): nan, not KeyError
+        if column not in df:
+            df[column] = math.nan
+    return df
 
 
 def thinned(df: pd.DataFrame, most: int = PLOTTED_ROWS) -> pd.DataFrame:
