@@ -132,8 +132,8 @@ def main(args: list[str]) -> int:
         help="where lr_find.csv and .png go (default outputs/lr_find/<time>)",
     )
     opts = p.parse_args(args)
-    if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr:
-        return bad_input("--steps must be >= 10 and 0 < --min-lr < --max-lr")
+    if opts.steps < 10 or not 0 < opts.min_lr < opts.max_lr < math.inf:
+        return bad_input("--steps must be >= 10 and 0 < --min-lr < --max-lr, both finite")
     from dltricks import config
 
     out = opts.out or OUTPUTS / "lr_find" / time.strftime("%Y-%m-%d/%H-%M-%S")

@@ -173,6 +173,17 @@ def test_train_size_trains_on_that_many_examples_without_the_overfit_check(tmp_p
     assert summary["steps"] == 5 and "overfit" not in summary  # 50 examples, 10 a batch
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [["--steps", "5"], ["--min-lr", "0"], ["--min-lr", "1", "--max-lr", "0.1"],
+     ["--max-lr", "1e400"], ["--max-lr", "nan"]],
+)  # fmt: skip
+def test_lr_find_refuses_a_range_it_cannot_sweep_before_any_step(tmp_path, bad):
+    proc = dltricks("lr-find", *bad, "--out", str(tmp_path / "lr"))
+    assert proc.returncode == 2 and "0 < --min-lr < --max-lr, both finite" in proc.stderr
+    assert not (tmp_path / "lr").exists()
+
+
 def test_lr_find_suggests_an_lr_inside_the_range_and_has_the_expected_shape(tmp_path):
     proc = dltricks(
         "lr-find",
