@@ -7,6 +7,7 @@ dltricks.rundir's."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 # ---------------------------------------------------------------- the metrics registry
@@ -146,3 +147,8 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 def is_int(value: Any) -> bool:
     """An int, never a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def int_at_least(n: int) -> Callable[[Any], bool]:
+    """The test "an integer >= n" (a bool is none)."""
+    return lambda x: is_int(x) and x >= n

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from dltricks.errors import ConfigError
-from dltricks.records import is_int, is_number
+from dltricks.records import int_at_least, is_number
 
 # A rule: (key pattern, test, what the value must be). fnmatch patterns over dotted keys.
 Rule = tuple[str, Callable[[Any], bool], str]
@@ -38,10 +38,6 @@ def _unit(x: Any) -> bool:  # (0, 1]
     return _num(x) and 0 < x <= 1
 
 
-def _int_at_least(n: int) -> Callable[[Any], bool]:
-    return lambda x: is_int(x) and x >= n
-
-
 # Words a key accepts beside values of its default's type.
 WORDS: dict[str, tuple[str, ...]] = {
     "trainer.batch_size": ("full",),  # full-batch gradient descent
@@ -49,38 +45,38 @@ WORDS: dict[str, tuple[str, ...]] = {
 }
 
 RULES: list[Rule] = [
-    ("seed", lambda x: _int_at_least(0)(x) and x < 2**32, "an integer in [0, 2**32 - 1]"),
-    ("trainer.epochs", _int_at_least(1), "an integer >= 1"),
+    ("seed", lambda x: int_at_least(0)(x) and x < 2**32, "an integer in [0, 2**32 - 1]"),
+    ("trainer.epochs", int_at_least(1), "an integer >= 1"),
     (
         "trainer.batch_size",
-        lambda x: x == "full" or _int_at_least(1)(x),
+        lambda x: x == "full" or int_at_least(1)(x),
         "an integer >= 1 or `full`",
     ),
-    ("trainer.eval_every", _int_at_least(1), "an integer >= 1"),
-    ("trainer.checkpoint_every", _int_at_least(0), "an integer >= 0"),
-    ("trainer.threads", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
+    ("trainer.eval_every", int_at_least(1), "an integer >= 1"),
+    ("trainer.checkpoint_every", int_at_least(0), "an integer >= 0"),
+    ("trainer.threads", lambda x: x is None or int_at_least(1)(x), "null or an integer >= 1"),
     (
         "trainer.device",
         lambda x: bool(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(x))),
         "auto, cpu, mps, cuda or cuda:N",
     ),
-    ("trainer.curriculum.epochs", _int_at_least(0), "an integer >= 0"),
-    ("trainer.probe_every", _int_at_least(1), "an integer >= 1"),
+    ("trainer.curriculum.epochs", int_at_least(0), "an integer >= 0"),
+    ("trainer.probe_every", int_at_least(1), "an integer >= 1"),
     ("trainer.lr_scale", _positive, "a number > 0"),
     ("trainer.channels_last", lambda x: x is None or isinstance(x, bool), "null, true or false"),
     ("trainer.deterministic", lambda x: isinstance(x, bool), "true or false"),
     ("trainer.sanity_tolerance", _positive, "a number > 0"),
-    ("trainer.overfit_subset", _int_at_least(0), "an integer >= 0 (0: off)"),
+    ("trainer.overfit_subset", int_at_least(0), "an integer >= 0 (0: off)"),
     ("trainer.overfit_loss", _positive, "a number > 0"),
     ("trainer.curriculum.start", lambda x: _num(x) and 0 < x <= 1, "a fraction in (0, 1]"),
-    ("model.depth", _int_at_least(2), "an integer >= 2"),
-    ("model.width", _int_at_least(1), "an integer >= 1"),
-    ("transfer.freeze", _int_at_least(0), "an integer >= 0"),
-    ("model.hidden", _int_at_least(1), "an integer >= 1"),
-    ("model.layers", _int_at_least(1), "an integer >= 1"),
+    ("model.depth", int_at_least(2), "an integer >= 2"),
+    ("model.width", int_at_least(1), "an integer >= 1"),
+    ("transfer.freeze", int_at_least(0), "an integer >= 0"),
+    ("model.hidden", int_at_least(1), "an integer >= 1"),
+    ("model.layers", int_at_least(1), "an integer >= 1"),
     ("data.val_fraction", _fraction, "a fraction in [0, 1)"),
-    ("data.train_size", _int_at_least(0), "an integer >= 0 (0: all)"),
-    ("data.pca_dims", lambda x: x is None or _int_at_least(1)(x), "null or an integer >= 1"),
+    ("data.train_size", int_at_least(0), "an integer >= 0 (0: all)"),
+    ("data.pca_dims", lambda x: x is None or int_at_least(1)(x), "null or an integer >= 1"),
     ("data.load.test_fraction", lambda x: _num(x) and 0 < x < 1, "a fraction in (0, 1)"),
     ("optimizer.lr", _positive, "a number > 0"),
     ("optimizer.momentum", _fraction, "a number in [0, 1)"),
@@ -91,7 +87,7 @@ RULES: list[Rule] = [
         lambda b: len(b) == 2 and all(_fraction(x) for x in b),
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
-    ("lookahead.k", lambda x: x is None or _int_at_least(1)(x), "an integer >= 1 (null: off)"),
+    ("lookahead.k", lambda x: x is None or int_at_least(1)(x), "an integer >= 1 (null: off)"),
     ("average.start", lambda x: x is None or (_num(x) and 0 <= x < 1), "null or in [0, 1)"),
     ("average.ema", lambda x: x is None or (_num(x) and 0 < x < 1), "null or a decay in (0, 1)"),
     ("lookahead.alpha", lambda x: _num(x) and 0 < x <= 1, "a number in (0, 1]"),
@@ -105,10 +101,10 @@ RULES: list[Rule] = [
     ("optimizer.momentum_decay", _non_negative, "a number >= 0"),
     ("init.std", _positive, "a number > 0"),
     ("init.gain", lambda x: x == "auto" or _positive(x), "`auto` or a number > 0"),
-    ("schedule.warmup_steps", _int_at_least(0), "an integer >= 0"),
+    ("schedule.warmup_steps", int_at_least(0), "an integer >= 0"),
     ("activation.negative_slope", _num, "a number (0.01: leaky; -1: |x|, note 002)"),
     ("activation.alpha", _positive, "a number > 0"),
-    ("activation.pieces", _int_at_least(1), "an integer >= 1"),
+    ("activation.pieces", int_at_least(1), "an integer >= 1"),
     ("norm.eps", _positive, "a number > 0"),
     ("norm.momentum", lambda x: x is None or (_num(x) and 0 <= x <= 1), "a number in [0, 1]"),
     ("loss.label_smoothing", lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)"),
@@ -117,13 +113,13 @@ RULES: list[Rule] = [
     ("regularization.weight_decay.weight_decay", _non_negative, "a number >= 0"),
     ("regularization.dropout.p", _fraction, "a probability in [0, 1)"),
     ("regularization.dropout.input_p", _fraction, "a probability in [0, 1)"),
-    ("regularization.early_stopping.patience", _int_at_least(1), "an integer >= 1"),
+    ("regularization.early_stopping.patience", int_at_least(1), "an integer >= 1"),
     ("regularization.early_stopping.min_delta", _non_negative, "a number >= 0"),
     ("regularization.grad_clip.max_norm", _positive, "a number > 0"),
     ("regularization.gradient_noise.eta", _non_negative, "a number >= 0"),
     ("regularization.gradient_noise.gamma", _non_negative, "a number >= 0"),
     ("regularization.augment.noise_std", _non_negative, "a number >= 0"),
-    ("regularization.augment.shift", _int_at_least(0), "an integer >= 0"),
+    ("regularization.augment.shift", int_at_least(0), "an integer >= 0"),
     ("regularization.weight_noise.std", _non_negative, "a number >= 0"),
     ("regularization.adversarial.eps", _non_negative, "a number >= 0"),
     (

@@ -15,12 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltricks import records
+from dltricks import records, stacked
 from dltricks.errors import ConfigError
 
 TRIAL_ENV = "DLTRICKS_SEARCH_TRIAL"  # the job's trial number (hydra.job.env_set)
 STORAGE_ENV = "DLTRICKS_SEARCH_STORAGE"  # the study's storage, absolute (the job's cwd may differ)
-SAME_PROCESS = ("hydra._internal.core_plugins.basic_launcher.", "hydra_plugins.dltricks_stacked.")
+SAME_PROCESS = ("hydra._internal.core_plugins.basic_launcher.", stacked.PLUGIN)
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ def settings(node: Any) -> Settings:
         ),
         (s.pruner in PRUNERS, "pruner", f"one of {', '.join(PRUNERS)}"),
         (s.direction in ("minimize", "maximize"), "direction", "minimize or maximize"),
-        (_count(s.n_trials), "n_trials", "an integer >= 1"),
-        (_count(s.n_jobs), "n_jobs", "an integer >= 1"),
-        (_count(s.grid_points) and s.grid_points >= 2, "grid_points", "an integer >= 2"),
+        (records.int_at_least(1)(s.n_trials), "n_trials", "an integer >= 1"),
+        (records.int_at_least(1)(s.n_jobs), "n_jobs", "an integer >= 1"),
+        (records.int_at_least(2)(s.grid_points), "grid_points", "an integer >= 2"),
         (isinstance(s.study_name, str) and s.study_name, "study_name", "a name"),
         (s.storage is None or isinstance(s.storage, str), "storage", "null or a URL"),
     ]
@@ -73,10 +73,6 @@ def settings(node: Any) -> Settings:
             shown = sampler if key == "sampler" else getattr(s, key)
             raise ConfigError(f"hydra.sweeper.{key}={shown}: must be {wanted}")
     return s
-
-
-def _count(value: Any) -> bool:
-    return records.is_int(value) and value >= 1
 
 
 def in_this_process(hydra: DictConfig) -> bool:

@@ -29,8 +29,9 @@ NOT_STACKED = {  # a run option -> why it runs on its own
 }
 
 
+PLUGIN = "hydra_plugins.dltricks_stacked."  # hydra.launcher._target_'s module, when it runs a sweep
 OPTIONS = {  # hydra.launcher's keys (conf/hydra/launcher/stacked.yaml): what each must be
-    "max_members": ("an integer >= 1", lambda v: records.is_int(v) and v >= 1),
+    "max_members": ("an integer >= 1", records.int_at_least(1)),
     "force": ("true or false", lambda v: isinstance(v, bool)),
 }
 
@@ -42,7 +43,7 @@ def check(hydra: DictConfig) -> None:
     from dltricks.errors import ConfigError
 
     node = hydra.launcher
-    if not str(node.get("_target_", "")).startswith("hydra_plugins.dltricks_stacked."):
+    if not str(node.get("_target_", "")).startswith(PLUGIN):
         return
     for key, value in OmegaConf.to_container(node, resolve=True).items():
         if key.startswith("_"):
